@@ -1,0 +1,155 @@
+"""Energy of a monitoring period from cumulative counter readings. Pure.
+
+Rules (each one appears in the result with its effect):
+
+- **Boundaries** come from readings, never from interpolation, chosen by the
+  direction of the parameter: for a parameter that raises reference emissions
+  (RE) the first reading at or after the period start and the last reading
+  before the period end (the counted span lies inside the period, so the
+  energy is never over-stated); for one that raises project emissions (PE) the
+  last reading before the start and the first at or after the end (the span
+  covers the period, so it is never under-stated).
+- **Gaps**: where consecutive readings are not consecutive in sequence, the
+  records in between are missing. For an RE parameter the counter increase
+  across a gap is excluded (counts as zero); for a PE parameter it is kept.
+- **Counter decrease** (reset, rollover or meter replacement): the negative
+  step is never subtracted and the energy between the two readings is not
+  counted; counting resumes from the reading after the fall, with a finding.
+  (Rollover values and replacement records refine this in a later version.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from itertools import pairwise
+from typing import Literal
+
+from mrv_core.exact import EXACT, decimal_text
+from mrv_core.units import convert
+
+Direction = Literal["RE", "PE"]
+
+
+@dataclass(frozen=True)
+class CounterReading:
+    time: str
+    seq: int
+    value: Decimal
+    unit: str
+    record_hash: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "time": self.time,
+            "seq": self.seq,
+            "value": decimal_text(self.value),
+            "unit": self.unit,
+            "record_hash": self.record_hash,
+        }
+
+
+@dataclass(frozen=True)
+class Adjustment:
+    rule: str
+    detail: str
+    effect: Decimal  # in the result unit; negative lowers the value
+    seq_from: int | None = None
+    seq_to: int | None = None
+    time_from: str = ""
+    time_to: str = ""
+
+    def as_dict(self, unit: str) -> dict[str, object]:
+        out: dict[str, object] = {
+            "rule": self.rule,
+            "detail": self.detail,
+            "effect": decimal_text(self.effect),
+            "unit": unit,
+        }
+        for name in ("seq_from", "seq_to", "time_from", "time_to"):
+            value = getattr(self, name)
+            if value not in (None, ""):
+                out[name] = value
+        return out
+
+
+@dataclass(frozen=True)
+class CounterEnergy:
+    value: Decimal
+    unit: str
+    start: CounterReading | None
+    end: CounterReading | None
+    readings: int
+    adjustments: tuple[Adjustment, ...] = field(default=())
+    missing_records: int = 0
+
+
+def counter_energy(readings: Sequence[CounterReading], unit: str, direction: Direction) -> CounterEnergy:
+    """Energy between the first and last of ``readings`` (already chosen by the boundary rule).
+
+    ``readings`` are ordered by time and must all belong to one device chain.
+    """
+    if len(readings) < 2:
+        return CounterEnergy(
+            Decimal(0),
+            unit,
+            readings[0] if readings else None,
+            readings[0] if readings else None,
+            len(readings),
+            (
+                Adjustment(
+                    "insufficient_readings",
+                    f"{len(readings)} reading(s): no energy can be derived",
+                    Decimal(0),
+                ),
+            ),
+        )
+    total = Decimal(0)
+    adjustments: list[Adjustment] = []
+    missing = 0
+    for before, after in pairwise(readings):
+        step = convert(EXACT.subtract(after.value, before.value), after.unit, unit)
+        gap = after.seq - before.seq - 1
+        if step < 0:
+            adjustments.append(
+                Adjustment(
+                    "counter_decrease",
+                    f"counter fell by {decimal_text(-step)} {unit} (reset, rollover or replacement); "
+                    "the fall is not subtracted",
+                    Decimal(0),
+                    before.seq,
+                    after.seq,
+                    before.time,
+                    after.time,
+                )
+            )
+            continue
+        if gap > 0:
+            missing += gap
+            if direction == "RE":
+                adjustments.append(
+                    Adjustment(
+                        "gap_excluded",
+                        f"{gap} record(s) missing; the increase across the gap counts as zero",
+                        -step,
+                        before.seq + 1,
+                        after.seq - 1,
+                        before.time,
+                        after.time,
+                    )
+                )
+                continue
+            adjustments.append(
+                Adjustment(
+                    "gap_included",
+                    f"{gap} record(s) missing; the increase across the gap is kept (PE, conservative)",
+                    Decimal(0),
+                    before.seq + 1,
+                    after.seq - 1,
+                    before.time,
+                    after.time,
+                )
+            )
+        total = EXACT.add(total, step)
+    return CounterEnergy(total, unit, readings[0], readings[-1], len(readings), tuple(adjustments), missing)

@@ -1,0 +1,135 @@
+"""Firmware profiles as the evidence sees them: immutable, canonical, hashed.
+
+A profile is written in YAML by people (see :mod:`mrv_core.profile_schema`)
+and compiled into this form. Its canonical JSON bytes are hashed; every record
+names the hash of the profile that decoded it, and evidence exports carry the
+canonical bytes, so a verifier re-decodes raw register words with exactly the
+same rules without needing a YAML parser.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from mrv_core.canonical import canonical_bytes, parse_canonical
+from mrv_core.exact import decimal_text
+from mrv_core.hashing import sha256_hex
+from mrv_core.registers import WIDTH, decode_words, hex_to_words
+
+PROFILE_SCHEMA = 1
+
+
+@dataclass(frozen=True)
+class RegisterSpec:
+    """Where one quantity lives in a meter and how to decode it."""
+
+    quantity: str
+    function: str  # "holding" (fc 3) or "input" (fc 4)
+    address: int  # protocol address, 0-based
+    type: str
+    order: str
+    scale: Decimal
+    unit: str
+    counter: bool
+    rollover: Decimal | None = None
+
+    @property
+    def width(self) -> int:
+        return WIDTH[self.type]
+
+    def decode_hex(self, raw: str) -> Decimal | None:
+        return decode_words(hex_to_words(raw), self.type, self.order, self.scale)
+
+    def canonical(self) -> dict[str, Any]:
+        return {
+            "quantity": self.quantity,
+            "function": self.function,
+            "address": self.address,
+            "type": self.type,
+            "order": self.order,
+            "scale": decimal_text(self.scale),
+            "unit": self.unit,
+            "counter": self.counter,
+            "rollover": None if self.rollover is None else decimal_text(self.rollover),
+        }
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A meter model's register map, pinned by the hash of its canonical form."""
+
+    id: str
+    manufacturer: str
+    model: str
+    firmware: str
+    source: Mapping[str, str]
+    registers: tuple[RegisterSpec, ...]
+    # Read-tuning hints: how to read, not what values mean; not part of the hash.
+    max_registers_per_request: int = field(default=125, compare=False)
+    max_gap_registers: int = field(default=0, compare=False)
+    canonical_json: bytes = field(init=False, repr=False, compare=False)
+    sha256: str = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        data = canonical_bytes(self.canonical())
+        object.__setattr__(self, "canonical_json", data)
+        object.__setattr__(self, "sha256", sha256_hex(data))
+
+    def canonical(self) -> dict[str, Any]:
+        return {
+            "schema": PROFILE_SCHEMA,
+            "id": self.id,
+            "manufacturer": self.manufacturer,
+            "model": self.model,
+            "firmware": self.firmware,
+            "source": dict(self.source),
+            "registers": [r.canonical() for r in self.registers],
+        }
+
+    def register(self, quantity: str) -> RegisterSpec:
+        for spec in self.registers:
+            if spec.quantity == quantity:
+                return spec
+        raise KeyError(f"profile {self.id} has no register for {quantity!r}")
+
+    def select(self, quantities: Sequence[str] | None) -> tuple[RegisterSpec, ...]:
+        """The registers for ``quantities`` (all of them when None), in profile order."""
+        if quantities is None:
+            return self.registers
+        wanted = set(quantities)
+        missing = wanted - {r.quantity for r in self.registers}
+        if missing:
+            raise KeyError(f"profile {self.id} has no register for {', '.join(sorted(missing))}")
+        return tuple(r for r in self.registers if r.quantity in wanted)
+
+    @classmethod
+    def from_canonical(cls, data: bytes) -> Profile:
+        """Rebuild a profile from the canonical bytes an evidence export carries."""
+        obj = parse_canonical(data)
+        profile = cls(
+            id=obj["id"],
+            manufacturer=obj["manufacturer"],
+            model=obj["model"],
+            firmware=obj["firmware"],
+            source=dict(obj["source"]),
+            registers=tuple(
+                RegisterSpec(
+                    quantity=r["quantity"],
+                    function=r["function"],
+                    address=r["address"],
+                    type=r["type"],
+                    order=r["order"],
+                    scale=Decimal(r["scale"]),
+                    unit=r["unit"],
+                    counter=r["counter"],
+                    rollover=None if r["rollover"] is None else Decimal(r["rollover"]),
+                )
+                for r in obj["registers"]
+            ),
+        )
+        if profile.canonical_json != data:
+            raise ValueError(f"profile {profile.id}: bytes are not this schema's canonical form")
+        return profile

@@ -1,0 +1,176 @@
+"""The YAML schema of firmware profiles, validated with precise errors.
+
+For the agent and the collector (imports pydantic and PyYAML); verifiers use
+:meth:`mrv_core.profile.Profile.from_canonical` instead.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from mrv_core.config_errors import ConfigError, format_validation_error, read_yaml_file
+from mrv_core.profile import Profile, RegisterSpec
+from mrv_core.registers import WIDTH
+from mrv_core.units import QUANTITIES, UNITS, dimension
+
+SLUG = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+Function = Literal["holding", "input"]
+RegisterTypeName = Literal["u16", "i16", "u32", "i32", "u64", "i64", "f32", "f64"]
+OrderName = Literal["ABCD", "CDAB", "BADC", "DCBA"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceDocument(_Strict):
+    document: str = Field(min_length=3, description="title of the manufacturer's register map")
+    version: str = Field(min_length=1)
+    url: str | None = None
+
+
+class RegisterDefaults(_Strict):
+    function: Function | None = None
+    type: RegisterTypeName | None = None
+    order: OrderName | None = None
+
+
+class RegisterEntry(_Strict):
+    quantity: str
+    function: Function
+    address: int = Field(ge=0, le=0xFFFF)
+    type: RegisterTypeName
+    order: OrderName = "ABCD"
+    scale: Decimal = Decimal(1)
+    unit: str
+    counter: bool | None = None
+    rollover: Decimal | None = None
+    description: str | None = None
+
+    @field_validator("quantity")
+    @classmethod
+    def _known_quantity(cls, value: str) -> str:
+        if value not in QUANTITIES:
+            raise ValueError(f"unknown quantity; known: {', '.join(sorted(QUANTITIES))}")
+        return value
+
+    @field_validator("unit")
+    @classmethod
+    def _known_unit(cls, value: str) -> str:
+        if value not in UNITS:
+            raise ValueError(f"unknown unit; known: {', '.join(sorted(UNITS))}")
+        return value
+
+    @field_validator("scale")
+    @classmethod
+    def _positive_scale(cls, value: Decimal) -> Decimal:
+        if not value.is_finite() or value <= 0:
+            raise ValueError("scale must be a positive number")
+        return value
+
+    @model_validator(mode="after")
+    def _unit_fits_quantity(self) -> RegisterEntry:
+        wanted = QUANTITIES[self.quantity][0]
+        if dimension(self.unit) != wanted:
+            raise ValueError(f"unit {self.unit} is not a unit of {wanted} (quantity {self.quantity})")
+        if self.address + WIDTH[self.type] > 0x10000:
+            raise ValueError("register runs past address 65535")
+        return self
+
+    def compile(self) -> RegisterSpec:
+        return RegisterSpec(
+            quantity=self.quantity,
+            function=self.function,
+            address=self.address,
+            type=self.type,
+            order=self.order,
+            scale=self.scale,
+            unit=self.unit,
+            counter=QUANTITIES[self.quantity][1] if self.counter is None else self.counter,
+            rollover=self.rollover,
+        )
+
+
+class ProfileDocument(_Strict):
+    schema_version: Literal[1] = Field(alias="schema")
+    id: str = Field(pattern=SLUG)
+    manufacturer: str
+    model: str
+    firmware: str = Field(default="*", description="firmware range this map is valid for")
+    source: SourceDocument
+    max_registers_per_request: int = Field(default=125, ge=1, le=125)
+    max_gap_registers: int = Field(
+        default=0,
+        ge=0,
+        le=124,
+        description="unused registers a merged request may span (only where the meter answers them)",
+    )
+    defaults: RegisterDefaults = RegisterDefaults()
+    registers: list[RegisterEntry] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        defaults = data.get("defaults") or {}
+        registers = data.get("registers")
+        if isinstance(defaults, dict) and isinstance(registers, list):
+            filled = [
+                {**{k: v for k, v in defaults.items() if v is not None}, **r} if isinstance(r, dict) else r
+                for r in registers
+            ]
+            data = {**data, "registers": filled}
+        return data
+
+    @model_validator(mode="after")
+    def _unique_quantities(self) -> ProfileDocument:
+        seen: set[str] = set()
+        for entry in self.registers:
+            if entry.quantity in seen:
+                raise ValueError(f"quantity {entry.quantity} appears twice")
+            seen.add(entry.quantity)
+        return self
+
+    def compile(self) -> Profile:
+        return Profile(
+            id=self.id,
+            manufacturer=self.manufacturer,
+            model=self.model,
+            firmware=self.firmware,
+            source={k: v for k, v in self.source.model_dump().items() if v is not None},
+            registers=tuple(r.compile() for r in self.registers),
+            max_registers_per_request=self.max_registers_per_request,
+            max_gap_registers=self.max_gap_registers,
+        )
+
+
+def parse_profile(data: Any, source: str) -> Profile:
+    """Validate a parsed YAML document as a profile; errors name ``source`` and the key."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: a profile is a mapping of keys, not {type(data).__name__}")
+    try:
+        return ProfileDocument.model_validate(data).compile()
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(source, exc)) from None
+
+
+def load_profile(path: Path) -> Profile:
+    return parse_profile(read_yaml_file(path), str(path))
+
+
+def load_profile_dir(directory: Path) -> dict[str, Profile]:
+    """Every profile below ``directory`` by id; duplicate ids are an error."""
+    profiles: dict[str, Profile] = {}
+    origin: dict[str, Path] = {}
+    for path in sorted(directory.rglob("*.yaml")):
+        profile = load_profile(path)
+        if profile.id in profiles:
+            raise ConfigError(f"{path}: id: {profile.id!r} is already defined in {origin[profile.id]}")
+        profiles[profile.id] = profile
+        origin[profile.id] = path
+    return profiles

@@ -1,0 +1,27 @@
+"""Timestamps as evidence writes them: UTC, millisecond precision, 'Z' suffix."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+
+
+def format_time(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError("timestamps must be timezone-aware")
+    utc = moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def parse_time(text: str) -> datetime:
+    if not _PATTERN.match(text):
+        raise ValueError(f"timestamp {text!r} is not YYYY-MM-DDTHH:MM:SS.mmmZ")
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def time_ms(text: str) -> int:
+    """Milliseconds since the Unix epoch of a record timestamp."""
+    moment = parse_time(text)
+    return int(moment.timestamp()) * 1000 + moment.microsecond // 1000

@@ -1,0 +1,245 @@
+"""Checks shared by the collector (at ingest) and the verifier (offline).
+
+Every check returns findings instead of raising, so one bad record never hides
+the next, and each kind of damage has its own name (docs/record-format.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from mrv_core.hashing import merkle_root
+from mrv_core.record import GENESIS, Record, RecordError, Seal, parse_record, parse_seal
+from mrv_core.signing import PublicKey
+
+# Finding kinds. Stable names: tools and tests match on them.
+UNKNOWN_KEY: Final = "unknown_key"
+KEY_GATEWAY_MISMATCH: Final = "key_gateway_mismatch"
+BAD_SIGNATURE: Final = "bad_signature"
+MALFORMED: Final = "malformed"
+RECORD_MISSING: Final = "record_missing"
+RECORD_ALTERED: Final = "record_altered"
+RECORD_FOREIGN: Final = "record_foreign"
+HASH_LINK_BROKEN: Final = "hash_link_broken"
+SEQUENCE_GAP: Final = "sequence_gap"
+DUPLICATE: Final = "duplicate"
+OUT_OF_ORDER: Final = "out_of_order"
+SEAL_GAP: Final = "seal_gap"
+SEAL_LINK_BROKEN: Final = "seal_link_broken"
+VALUE_MISMATCH: Final = "value_mismatch"
+PROFILE_UNKNOWN: Final = "profile_unknown"
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str
+    detail: str
+    gateway: str = ""
+    device: str = ""
+    seq_from: int | None = None
+    seq_to: int | None = None
+    time_from: str = ""
+    time_to: str = ""
+
+    def as_dict(self) -> dict[str, object]:
+        return {k: v for k, v in self.__dict__.items() if v not in ("", None)}
+
+
+@dataclass(frozen=True)
+class Keyring:
+    """Registered gateway public keys by key id."""
+
+    keys: Mapping[str, PublicKey]
+
+    @classmethod
+    def of(cls, keys: Iterable[PublicKey]) -> Keyring:
+        return cls({k.key_id: k for k in keys})
+
+
+@dataclass(frozen=True)
+class SealCheck:
+    """Outcome of checking one sealed batch: the parsed parts and what was wrong."""
+
+    seal: Seal | None
+    records: tuple[Record, ...]
+    findings: tuple[Finding, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+
+def check_sealed_batch(
+    seal_bytes: bytes,
+    signature: bytes,
+    record_bytes: Sequence[bytes],
+    keyring: Keyring,
+    *,
+    expected_gateway: str | None = None,
+    strict: bool = True,
+) -> SealCheck:
+    """Signature, key ownership, Merkle root and record membership of one batch."""
+    try:
+        seal = parse_seal(seal_bytes, signature, strict=strict)
+    except RecordError as exc:
+        return SealCheck(None, (), (Finding(MALFORMED, f"seal: {exc}", gateway=expected_gateway or ""),))
+    where: dict[str, Any] = {"gateway": seal.gateway, "time_from": seal.first_time, "time_to": seal.last_time}
+    key = keyring.keys.get(seal.key)
+    if key is None:
+        return SealCheck(
+            seal,
+            (),
+            (Finding(UNKNOWN_KEY, f"seal {seal.seq} is signed by unregistered key {seal.key}", **where),),
+        )
+    if key.gateway != seal.gateway or (expected_gateway and expected_gateway != seal.gateway):
+        detail = f"seal {seal.seq} claims gateway {seal.gateway}, key {seal.key} belongs to {key.gateway}" + (
+            f", delivered for {expected_gateway}" if expected_gateway else ""
+        )
+        return SealCheck(seal, (), (Finding(KEY_GATEWAY_MISMATCH, detail, **where),))
+    if not key.verifies(seal_bytes, signature):
+        return SealCheck(
+            seal, (), (Finding(BAD_SIGNATURE, f"seal {seal.seq}: signature does not verify", **where),)
+        )
+
+    findings: list[Finding] = []
+    hashes = [hashlib.sha256(r).digest() for r in record_bytes]
+    if len(record_bytes) != seal.count:
+        findings.append(
+            Finding(
+                RECORD_MISSING,
+                f"seal {seal.seq} covers {seal.count} records, {len(record_bytes)} present",
+                **where,
+            )
+        )
+    elif merkle_root(hashes).hex() != seal.root:
+        findings.append(
+            Finding(
+                RECORD_ALTERED,
+                f"seal {seal.seq}: records do not hash to the signed Merkle root",
+                **where,
+            )
+        )
+    records: list[Record] = []
+    for index, data in enumerate(record_bytes):
+        try:
+            record = parse_record(data, strict=strict)
+        except RecordError as exc:
+            findings.append(Finding(MALFORMED, f"seal {seal.seq} leaf {index}: {exc}", **where))
+            continue
+        if record.gateway != seal.gateway or record.site != seal.site:
+            findings.append(
+                Finding(
+                    RECORD_FOREIGN,
+                    f"seal {seal.seq} leaf {index} belongs to {record.site}/{record.gateway}",
+                    gateway=seal.gateway,
+                    device=record.device,
+                    seq_from=record.seq,
+                    seq_to=record.seq,
+                )
+            )
+            continue
+        records.append(record)
+    return SealCheck(seal, tuple(records), tuple(findings))
+
+
+@dataclass
+class ChainChecker:
+    """Walks records (and seals) in the order given and reports broken continuity.
+
+    Device chains: ``seq`` rises by exactly one and ``prev`` is the hash of the
+    previous record. Seal chains: the same per gateway. The first element seen
+    of a chain is accepted as a starting point unless it is seq 1 with a wrong
+    genesis link (an export may start mid-chain).
+    """
+
+    heads: dict[tuple[str, str], tuple[int, str, str]] = field(default_factory=dict)
+    seal_heads: dict[str, tuple[int, str]] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+
+    def add_seal(self, seal: Seal) -> None:
+        head = self.seal_heads.get(seal.gateway)
+        if head is None:
+            if seal.seq == 1 and seal.prev != GENESIS:
+                self.findings.append(
+                    Finding(SEAL_LINK_BROKEN, "seal 1 does not start from genesis", gateway=seal.gateway)
+                )
+        elif seal.seq <= head[0]:
+            kind = DUPLICATE if seal.seq == head[0] and seal.hash == head[1] else OUT_OF_ORDER
+            self.findings.append(Finding(kind, f"seal {seal.seq} after seal {head[0]}", gateway=seal.gateway))
+            return
+        elif seal.seq > head[0] + 1:
+            self.findings.append(
+                Finding(
+                    SEAL_GAP,
+                    f"seals {head[0] + 1}..{seal.seq - 1} are missing",
+                    gateway=seal.gateway,
+                    time_to=seal.first_time,
+                )
+            )
+        elif seal.prev != head[1]:
+            self.findings.append(
+                Finding(
+                    SEAL_LINK_BROKEN,
+                    f"seal {seal.seq} does not link to seal {head[0]}",
+                    gateway=seal.gateway,
+                )
+            )
+        self.seal_heads[seal.gateway] = (seal.seq, seal.hash)
+
+    def add_record(self, record: Record) -> None:
+        key = (record.gateway, record.device)
+        head = self.heads.get(key)
+        where: dict[str, Any] = {"gateway": record.gateway, "device": record.device}
+        if head is None:
+            if record.seq == 1 and record.prev != GENESIS:
+                self.findings.append(
+                    Finding(
+                        HASH_LINK_BROKEN,
+                        "seq 1 does not start from genesis",
+                        seq_from=1,
+                        seq_to=1,
+                        time_from=record.time,
+                        **where,
+                    )
+                )
+        elif record.seq <= head[0]:
+            kind = DUPLICATE if record.seq == head[0] and record.hash == head[1] else OUT_OF_ORDER
+            self.findings.append(
+                Finding(
+                    kind,
+                    f"seq {record.seq} comes after seq {head[0]}",
+                    seq_from=record.seq,
+                    seq_to=record.seq,
+                    time_from=record.time,
+                    **where,
+                )
+            )
+            return
+        elif record.seq > head[0] + 1:
+            self.findings.append(
+                Finding(
+                    SEQUENCE_GAP,
+                    f"{record.seq - head[0] - 1} record(s) missing",
+                    seq_from=head[0] + 1,
+                    seq_to=record.seq - 1,
+                    time_from=head[2],
+                    time_to=record.time,
+                    **where,
+                )
+            )
+        elif record.prev != head[1]:
+            self.findings.append(
+                Finding(
+                    HASH_LINK_BROKEN,
+                    f"seq {record.seq} does not link to the hash of seq {head[0]}",
+                    seq_from=head[0],
+                    seq_to=record.seq,
+                    time_from=head[2],
+                    time_to=record.time,
+                    **where,
+                )
+            )
+        self.heads[key] = (record.seq, record.hash, record.time)
