@@ -1,0 +1,1 @@
+"""The site gateway: read meters, sign, buffer on disk, publish."""

@@ -1,0 +1,301 @@
+"""The gateway's disk buffer (SQLite, WAL): chains, records, seals, counters.
+
+Durability: ``synchronous=FULL`` by default, so a record is on disk when
+:meth:`Buffer.append_reading` returns, even through a power cut (in WAL mode
+NORMAL could lose the last transactions). A record and the advance of its
+device chain are one transaction, so a crash can never reuse a sequence number
+or break a hash link. Records leave the buffer only when their seal was
+delivered (:meth:`Buffer.delete_seals`). Ids are AUTOINCREMENT: the publisher
+walks seals by id, and a reused id (SQLite reuses the highest deleted rowid
+otherwise) would be skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from mrv_core.envelope import SealedBatch
+from mrv_core.record import GENESIS
+from mrv_core.timefmt import format_time
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS device_chain (
+    device TEXT PRIMARY KEY, seq INTEGER NOT NULL, hash TEXT NOT NULL, time TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS seal_chain (
+    id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hash TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS records (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, device TEXT NOT NULL, seq INTEGER NOT NULL, time TEXT NOT NULL,
+    hash TEXT NOT NULL, data BLOB NOT NULL, seal_id INTEGER, leaf INTEGER,
+    UNIQUE (device, seq));
+CREATE INDEX IF NOT EXISTS records_unsealed ON records (id) WHERE seal_id IS NULL;
+CREATE INDEX IF NOT EXISTS records_by_seal ON records (seal_id, leaf);
+CREATE TABLE IF NOT EXISTS seals (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, seq INTEGER NOT NULL UNIQUE, data BLOB NOT NULL,
+    signature BLOB NOT NULL, count INTEGER NOT NULL, size INTEGER NOT NULL,
+    first_time TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+COUNTERS = (
+    "records_taken",
+    "records_sealed",
+    "records_delivered",
+    "seals_made",
+    "seals_delivered",
+    "read_errors",
+)
+
+# (seal seq, prev seal hash, record hashes, first time, last time) -> (seal bytes, signature)
+Sealer = Callable[[int, str, list[str], str, str], tuple[bytes, bytes]]
+
+
+class BufferError(RuntimeError):
+    """The buffer cannot be opened or belongs to another gateway."""
+
+
+@dataclass(frozen=True)
+class BufferStats:
+    unsealed_records: int
+    sealed_records: int
+    seals: int
+    oldest_time: str | None
+    counters: dict[str, int]
+    chains: dict[str, tuple[int, str]]
+
+    @property
+    def pending_records(self) -> int:
+        return self.unsealed_records + self.sealed_records
+
+
+class Buffer:
+    """Thread-safe: one connection, one lock; every write is one transaction."""
+
+    def __init__(self, path: Path, gateway: str, synchronous: str = "FULL") -> None:
+        if synchronous not in ("FULL", "NORMAL"):
+            raise BufferError(f"synchronous must be FULL or NORMAL, not {synchronous!r}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(f"PRAGMA synchronous={synchronous}")
+        self._db.executescript(SCHEMA)
+        self._claim(gateway)
+
+    def _claim(self, gateway: str) -> None:
+        row = self._db.execute("SELECT value FROM meta WHERE key='gateway'").fetchone()
+        if row is None:
+            self._db.execute("INSERT INTO meta VALUES ('gateway', ?)", (gateway,))
+        elif row[0] != gateway:
+            raise BufferError(
+                f"{self.path}: buffer belongs to gateway {row[0]!r}, config says {gateway!r}; "
+                "its chains cannot continue under another id"
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _bump(self, name: str, by: int = 1) -> None:
+        self._db.execute(
+            "INSERT INTO counters VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + ?",
+            (name, by, by),
+        )
+
+    def count_error(self) -> None:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._bump("read_errors")
+            self._db.execute("COMMIT")
+
+    def append_reading(
+        self, device: str, moment: datetime, build: Callable[[int, str], tuple[bytes, str]]
+    ) -> int:
+        """Give ``build`` the next (seq, prev) of ``device``, store what it returns; the seq."""
+        time_text = format_time(moment)
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute(
+                    "SELECT seq, hash FROM device_chain WHERE device = ?", (device,)
+                ).fetchone()
+                seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
+                data, digest = build(seq, prev)
+                self._db.execute(
+                    "INSERT INTO records (device, seq, time, hash, data) VALUES (?, ?, ?, ?, ?)",
+                    (device, seq, time_text, digest, data),
+                )
+                self._db.execute(
+                    "INSERT INTO device_chain VALUES (?, ?, ?, ?) ON CONFLICT(device) DO UPDATE "
+                    "SET seq = excluded.seq, hash = excluded.hash, time = excluded.time",
+                    (device, seq, digest, time_text),
+                )
+                self._bump("records_taken")
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            return seq
+
+    def seal_pending(self, sealer: Sealer, max_records: int) -> int:
+        """Seal unsealed records, oldest first, ``max_records`` per seal; records sealed."""
+        total = 0
+        while True:
+            sealed = self._seal_once(sealer, max_records)
+            if not sealed:
+                return total
+            total += sealed
+
+    def _seal_once(self, sealer: Sealer, max_records: int) -> int:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                rows = self._db.execute(
+                    "SELECT id, hash, time FROM records WHERE seal_id IS NULL ORDER BY id LIMIT ?",
+                    (max_records,),
+                ).fetchall()
+                if not rows:
+                    self._db.execute("ROLLBACK")
+                    return 0
+                head = self._db.execute("SELECT seq, hash FROM seal_chain").fetchone()
+                seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)
+                times = sorted(r[2] for r in rows)
+                data, signature = sealer(seq, prev, [r[1] for r in rows], times[0], times[-1])
+                size = (
+                    len(data)
+                    + len(signature)
+                    + sum(
+                        self._db.execute(
+                            "SELECT COALESCE(SUM(LENGTH(data)), 0) FROM records "
+                            "WHERE seal_id IS NULL AND id <= ?",
+                            (rows[-1][0],),
+                        ).fetchone()
+                    )
+                )
+                cursor = self._db.execute(
+                    "INSERT INTO seals (seq, data, signature, count, size, first_time) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (seq, data, signature, len(rows), size, times[0]),
+                )
+                seal_id = cursor.lastrowid
+                self._db.executemany(
+                    "UPDATE records SET seal_id = ?, leaf = ? WHERE id = ?",
+                    [(seal_id, leaf, row[0]) for leaf, row in enumerate(rows)],
+                )
+                self._db.execute(
+                    "INSERT INTO seal_chain VALUES (1, ?, ?) ON CONFLICT(id) DO UPDATE "
+                    "SET seq = excluded.seq, hash = excluded.hash",
+                    (seq, hashlib.sha256(data).hexdigest()),
+                )
+                self._bump("seals_made")
+                self._bump("records_sealed", len(rows))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            return len(rows)
+
+    def next_batches(
+        self, after_id: int, max_bytes: int, skip: Iterable[int] = ()
+    ) -> list[tuple[int, SealedBatch]]:
+        """Oldest sealed batches with id > ``after_id`` (minus ``skip``) up to ``max_bytes``.
+
+        Always returns at least one batch when one exists, even if it is larger.
+        """
+        skipped = set(skip)
+        out: list[tuple[int, SealedBatch]] = []
+        used = 0
+        with self._lock:
+            seals = self._db.execute(
+                "SELECT id, data, signature, size FROM seals WHERE id > ? ORDER BY id LIMIT 1000",
+                (after_id,),
+            ).fetchall()
+            for seal_id, data, signature, size in seals:
+                if seal_id in skipped:
+                    continue
+                if out and used + size > max_bytes:
+                    break
+                records = tuple(
+                    r[0]
+                    for r in self._db.execute(
+                        "SELECT data FROM records WHERE seal_id = ? ORDER BY leaf", (seal_id,)
+                    )
+                )
+                out.append((seal_id, SealedBatch(bytes(data), bytes(signature), records)))
+                used += size
+        return out
+
+    def batches_by_id(self, seal_ids: Sequence[int]) -> list[tuple[int, SealedBatch]]:
+        out = []
+        with self._lock:
+            for seal_id in sorted(seal_ids):
+                row = self._db.execute(
+                    "SELECT data, signature FROM seals WHERE id = ?", (seal_id,)
+                ).fetchone()
+                if row is None:
+                    continue  # delivered meanwhile
+                records = tuple(
+                    r[0]
+                    for r in self._db.execute(
+                        "SELECT data FROM records WHERE seal_id = ? ORDER BY leaf", (seal_id,)
+                    )
+                )
+                out.append((seal_id, SealedBatch(bytes(row[0]), bytes(row[1]), records)))
+        return out
+
+    def delete_seals(self, seal_ids: Sequence[int]) -> int:
+        """Forget delivered batches; idempotent. Returns how many records left the buffer."""
+        if not seal_ids:
+            return 0
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                marks = ",".join("?" * len(seal_ids))
+                removed = self._db.execute(
+                    f"DELETE FROM records WHERE seal_id IN ({marks})",  # noqa: S608 - placeholders only
+                    tuple(seal_ids),
+                ).rowcount
+                seals = self._db.execute(
+                    f"DELETE FROM seals WHERE id IN ({marks})",  # noqa: S608 - placeholders only
+                    tuple(seal_ids),
+                ).rowcount
+                self._bump("records_delivered", removed)
+                self._bump("seals_delivered", seals)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            return removed
+
+    def stats(self) -> BufferStats:
+        with self._lock:
+            return read_stats(self._db)
+
+
+def read_stats(db: sqlite3.Connection) -> BufferStats:
+    unsealed = db.execute("SELECT COUNT(*) FROM records WHERE seal_id IS NULL").fetchone()[0]
+    sealed = db.execute("SELECT COUNT(*) FROM records WHERE seal_id IS NOT NULL").fetchone()[0]
+    seals = db.execute("SELECT COUNT(*) FROM seals").fetchone()[0]
+    oldest = db.execute("SELECT MIN(time) FROM records").fetchone()[0]
+    counters = dict.fromkeys(COUNTERS, 0)
+    counters.update(dict(db.execute("SELECT name, value FROM counters").fetchall()))
+    chains = {d: (s, t) for d, s, t in db.execute("SELECT device, seq, time FROM device_chain")}
+    return BufferStats(unsealed, sealed, seals, oldest, counters, chains)
+
+
+def open_stats(path: Path) -> BufferStats:
+    """Read-only look at a buffer another process is writing (``mrv-agent status``)."""
+    if not path.exists():
+        raise BufferError(f"{path}: no buffer yet (has the agent run?)")
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return read_stats(db)
+    finally:
+        db.close()

@@ -1,0 +1,252 @@
+"""``mrv-agent``: run the gateway, manage its key, simulate and probe meters."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+
+from agent.buffer import Buffer, BufferError, open_stats
+from agent.clock import Clock, ScaledClock, SystemClock
+from agent.config import AgentConfig, load_agent_config
+from agent.keys import KeyFileError, create_signer, load_or_create_signer, load_signer
+from mrv_core.config_errors import ConfigError
+from mrv_core.profile import Profile
+from mrv_core.profile_schema import load_profile, load_profile_dir
+from mrv_core.signing import b64
+
+log = logging.getLogger("mrv-agent")
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL if not verbose else logging.INFO)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING if not verbose else logging.INFO)
+
+
+def _profiles_for(config: AgentConfig, config_path: Path) -> dict[str, Profile]:
+    profiles = load_profile_dir(config.profiles_dir)
+    for index, device in enumerate(config.devices):
+        profile = profiles.get(device.profile)
+        if profile is None:
+            raise ConfigError(
+                f"{config_path}: devices[{index}].profile: no profile {device.profile!r} in "
+                f"{config.profiles_dir} (known: {', '.join(sorted(profiles)) or 'none'})"
+            )
+        if device.quantities is not None:
+            try:
+                profile.select(device.quantities)
+            except KeyError as exc:
+                raise ConfigError(f"{config_path}: devices[{index}].quantities: {exc.args[0]}") from None
+    return profiles
+
+
+def _clock(config: AgentConfig) -> Clock:
+    sim = config.simulated_clock
+    if sim is None:
+        return SystemClock()
+    return ScaledClock(start=sim.start, anchor=sim.anchor_unix, speed=sim.speed)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from agent.service import AgentService  # noqa: PLC0415
+
+    config = load_agent_config(args.config)
+    profiles = _profiles_for(config, args.config)
+    signer, created = load_or_create_signer(config.gateway.key_file)
+    if created:
+        log.info(
+            "created gateway key %s (key id %s); register it with the collector ('mrv-agent key show')",
+            config.gateway.key_file,
+            signer.key_id,
+        )
+    buffer = Buffer(config.buffer.path, config.gateway.id, config.buffer.synchronous)
+    service = AgentService(config, profiles, signer, _clock(config), buffer)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    service.start()
+    stop.wait()
+    log.info("stopping: sealing and delivering what was read (up to %.0f s)", args.drain_timeout)
+    service.stop(args.drain_timeout)
+    return 0
+
+
+def _key_entry(config: AgentConfig) -> dict[str, str]:
+    signer = load_signer(config.gateway.key_file)
+    return {
+        "gateway": config.gateway.id,
+        "site": config.gateway.site,
+        "key_id": signer.key_id,
+        "public_key": b64(signer.public_key_raw),
+    }
+
+
+def cmd_key(args: argparse.Namespace) -> int:
+    config = load_agent_config(args.config)
+    if args.action == "init":
+        signer = create_signer(config.gateway.key_file)
+        print(f"created {config.gateway.key_file} (key id {signer.key_id})")
+        return 0
+    entry = _key_entry(config)
+    if args.json:
+        print(json.dumps(entry))
+    else:
+        print(f"gateway     {entry['site']}/{entry['gateway']}")
+        print(f"key id      {entry['key_id']}")
+        print(f"public key  {entry['public_key']}  (Ed25519, raw, base64)")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    config = load_agent_config(args.config)
+    stats = open_stats(config.buffer.path)
+    body = {
+        "gateway": config.gateway.id,
+        "site": config.gateway.site,
+        "pending_records": stats.pending_records,
+        "unsealed_records": stats.unsealed_records,
+        "sealed_undelivered_records": stats.sealed_records,
+        "oldest_undelivered": stats.oldest_time,
+        "counters": stats.counters,
+        "devices": {d: {"last_seq": s, "last_time": t} for d, (s, t) in stats.chains.items()},
+    }
+    if args.json:
+        print(json.dumps(body, indent=2))
+        return 0
+    print(f"gateway {body['site']}/{body['gateway']}")
+    print(f"  waiting for delivery: {stats.pending_records} records (oldest {stats.oldest_time or '-'})")
+    for name, value in stats.counters.items():
+        print(f"  {name:<18} {value}")
+    for device, (seq, at) in sorted(stats.chains.items()):
+        print(f"  device {device:<16} last seq {seq:<8} at {at}")
+    return 0
+
+
+def _meters(specs: list[str]) -> dict[int, float]:
+    meters: dict[int, float] = {}
+    for spec in specs:
+        unit, _, kw = spec.partition(":")
+        try:
+            meters[int(unit)] = float(kw or 50)
+        except ValueError:
+            raise ConfigError(f"--meter {spec!r}: expected UNIT[:CAPACITY_KW], e.g. 1:50") from None
+    return meters or {1: 50.0}
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from agent.simulator import Simulator, default_meters  # noqa: PLC0415
+
+    profile = load_profile(args.profile)
+    clock: Clock = SystemClock()
+    if args.clock_start:
+        start = datetime.fromisoformat(args.clock_start.replace("Z", "+00:00"))
+        clock = ScaledClock(start=start, anchor=args.clock_anchor or time.time(), speed=args.clock_speed)
+    simulator = Simulator(default_meters(profile, clock, _meters(args.meter)), port=args.port)
+    simulator.start()
+    log.info(
+        "simulating %s on 127.0.0.1:%d, unit(s) %s",
+        profile.id,
+        args.port,
+        ", ".join(str(u) for u in _meters(args.meter)),
+    )
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    stop.wait()
+    simulator.stop()
+    return 0
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    from agent.acquisition import decode_reading  # noqa: PLC0415
+    from agent.modbus import ModbusReadError, TcpEndpoint  # noqa: PLC0415
+    from agent.plan import plan_reads  # noqa: PLC0415
+
+    profile = load_profile(args.profile)
+    plan = plan_reads(profile.registers, profile.max_registers_per_request, profile.max_gap_registers)
+    endpoint = TcpEndpoint(args.host, args.port, args.timeout)
+    try:
+        words = endpoint.read(plan, args.unit)
+    except ModbusReadError as exc:
+        print(f"read failed ({exc.reason}): {exc}", file=sys.stderr)
+        return 2
+    finally:
+        endpoint.close()
+    reading = decode_reading(plan, words)
+    print(
+        f"{profile.manufacturer} {profile.model} ({profile.id}) at "
+        f"{args.host}:{args.port} unit {args.unit}, {len(plan.requests)} request(s)"
+    )
+    for name, value in reading.values.items():
+        shown = "-" if value.value is None else str(value.value)
+        print(f"  {name:<28} {shown:>16} {value.unit:<4} raw {value.raw}")
+    for flag in reading.quality:
+        print(f"  quality: {flag}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mrv-agent", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="poll meters, sign, buffer and publish")
+    run.add_argument("--config", type=Path, required=True)
+    run.add_argument(
+        "--drain-timeout", type=float, default=10.0, help="seconds to keep delivering after a stop signal"
+    )
+    run.set_defaults(func=cmd_run)
+
+    key = sub.add_parser("key", help="create or show the gateway key")
+    key.add_argument("action", choices=["init", "show"])
+    key.add_argument("--config", type=Path, required=True)
+    key.add_argument("--json", action="store_true", help="print a keyring entry for the collector")
+    key.set_defaults(func=cmd_key)
+
+    status = sub.add_parser("status", help="buffer depth, counters and device chains")
+    status.add_argument("--config", type=Path, required=True)
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=cmd_status)
+
+    sim = sub.add_parser("simulate", help="serve simulated PV meters over Modbus TCP")
+    sim.add_argument("--profile", type=Path, required=True, help="profile YAML file")
+    sim.add_argument("--port", type=int, default=5020)
+    sim.add_argument("--meter", action="append", default=[], help="UNIT[:CAPACITY_KW], repeatable")
+    sim.add_argument("--clock-start", help="simulated start time (ISO 8601, UTC)")
+    sim.add_argument("--clock-speed", type=float, default=1.0)
+    sim.add_argument("--clock-anchor", type=float, help="real Unix time at which --clock-start applies")
+    sim.set_defaults(func=cmd_simulate)
+
+    probe = sub.add_parser("probe", help="read a meter once with a profile and print the values")
+    probe.add_argument("--profile", type=Path, required=True)
+    probe.add_argument("--host", required=True)
+    probe.add_argument("--port", type=int, default=502)
+    probe.add_argument("--unit", type=int, default=1)
+    probe.add_argument("--timeout", type=float, default=3.0)
+    probe.set_defaults(func=cmd_probe)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    try:
+        return int(args.func(args))
+    except (ConfigError, KeyFileError, BufferError) as exc:
+        print(f"mrv-agent: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

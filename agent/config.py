@@ -1,0 +1,123 @@
+"""The agent's configuration: one typed, validated model (docs in config/agent.example.yaml)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from mrv_core.config_errors import ConfigError, format_validation_error, read_yaml_file
+
+ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GatewaySection(_Strict):
+    id: str = Field(pattern=ID)
+    site: str = Field(pattern=ID)
+    key_file: Path = Path("gateway.key")
+
+
+class TcpTransport(_Strict):
+    type: Literal["tcp"] = "tcp"
+    host: str
+    port: int = Field(default=502, ge=1, le=65535)
+    timeout_s: float = Field(default=3.0, gt=0, le=60)
+
+
+class DeviceSection(_Strict):
+    id: str = Field(pattern=ID)
+    profile: str = Field(description="id of a profile in profiles_dir")
+    transport: TcpTransport
+    unit_id: int = Field(default=1, ge=0, le=255)
+    poll_interval_s: float = Field(default=60, gt=0)
+    quantities: list[str] | None = Field(default=None, description="subset to read; all when absent")
+
+
+class BufferSection(_Strict):
+    path: Path = Path("buffer.sqlite")
+    synchronous: Literal["FULL", "NORMAL"] = "FULL"
+
+
+class SealSection(_Strict):
+    interval_s: float = Field(default=60, gt=0, description="seal pending records this often")
+    max_records: int = Field(default=1000, ge=1, le=100_000)
+
+
+class MqttSection(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    protocol: Literal["5", "3.1.1"] = "5"
+    client_id: str | None = None
+    username: str | None = None
+    password: str | None = None
+    keepalive_s: int = Field(default=30, ge=5, le=3600)
+    topic_prefix: str = "mrv/v1"
+    max_inflight: int = Field(default=20, ge=1, le=1000)
+    max_message_bytes: int = Field(default=256 * 1024, ge=4096, le=64 * 1024 * 1024)
+    retry_after_s: float = Field(default=5.0, gt=0, description="wait before resending refused batches")
+
+
+class SimulatedClockSection(_Strict):
+    """Demos and benchmarks only: time runs ``speed`` times faster from ``start``."""
+
+    start: datetime
+    anchor_unix: float
+    speed: float = Field(gt=0)
+
+    @field_validator("start")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("start needs a time zone, e.g. 2026-11-27T00:00:00Z")
+        return value
+
+
+class AgentConfig(_Strict):
+    gateway: GatewaySection
+    profiles_dir: Path = Path("firmware_profiles")
+    buffer: BufferSection = BufferSection()
+    seal: SealSection = SealSection()
+    mqtt: MqttSection = MqttSection()
+    devices: list[DeviceSection] = Field(min_length=1)
+    simulated_clock: SimulatedClockSection | None = None
+
+    @field_validator("devices")
+    @classmethod
+    def _unique_devices(cls, devices: list[DeviceSection]) -> list[DeviceSection]:
+        seen: set[str] = set()
+        for device in devices:
+            if device.id in seen:
+                raise ValueError(f"device id {device.id!r} appears twice")
+            seen.add(device.id)
+        return devices
+
+    def resolved(self, base: Path) -> AgentConfig:
+        """Paths relative to the config file's folder, as people expect."""
+
+        def fix(path: Path) -> Path:
+            return path if path.is_absolute() else (base / path)
+
+        return self.model_copy(
+            update={
+                "gateway": self.gateway.model_copy(update={"key_file": fix(self.gateway.key_file)}),
+                "profiles_dir": fix(self.profiles_dir),
+                "buffer": self.buffer.model_copy(update={"path": fix(self.buffer.path)}),
+            }
+        )
+
+
+def load_agent_config(path: Path) -> AgentConfig:
+    data = read_yaml_file(path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the configuration is a mapping of keys")
+    try:
+        config = AgentConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(str(path), exc)) from None
+    return config.resolved(path.parent.resolve())

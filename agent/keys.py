@@ -1,0 +1,59 @@
+"""The gateway's signing key on disk: created once, mode 0600, refused if exposed."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from mrv_core.signing import Signer
+
+
+class KeyFileError(RuntimeError):
+    """The key file is missing, unreadable, exposed or not an Ed25519 key."""
+
+
+def load_signer(path: Path) -> Signer:
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise KeyFileError(f"{path}: no gateway key; create one with 'mrv-agent key init'") from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise KeyFileError(
+            f"{path}: the gateway key is readable by others (mode {stat.S_IMODE(mode):o}); "
+            f"run 'chmod 600 {path}'"
+        )
+    try:
+        return Signer.from_pem(path.read_bytes())
+    except (OSError, ValueError, TypeError) as exc:
+        raise KeyFileError(f"{path}: cannot load the gateway key: {exc}") from None
+
+
+def create_signer(path: Path) -> Signer:
+    """Write a new key atomically (temp file, fsync, rename) with mode 0600; never overwrite."""
+    if path.exists():
+        raise KeyFileError(f"{path}: a gateway key exists already; refusing to replace it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    signer = Signer.generate()
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, signer.to_pem())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.link(tmp, path)  # fails if path appeared meanwhile: never replace a key
+    tmp.unlink()
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return signer
+
+
+def load_or_create_signer(path: Path) -> tuple[Signer, bool]:
+    """The key at ``path``, creating it on first start; the flag says it was created."""
+    if path.exists():
+        return load_signer(path), False
+    return create_signer(path), True

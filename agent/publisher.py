@@ -1,0 +1,236 @@
+"""The only module that talks to paho-mqtt on the gateway: publish sealed batches.
+
+Oldest first, at QoS 1, with a bounded window of messages in flight. A batch
+leaves the disk buffer only when the broker acknowledged it with reason code
+Success; "no matching subscribers" (MQTT 5) and failures are retried later,
+because a broker that has nobody to give the message to will drop it.
+
+paho calls ``on_publish`` while holding its own lock, so callbacks only put
+events on a queue; the worker thread owns all state and all disk writes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from agent.buffer import Buffer
+from agent.config import MqttSection
+from mrv_core.envelope import build_envelope
+
+log = logging.getLogger(__name__)
+
+SESSION_EXPIRY_S = 7 * 24 * 3600
+ACK_TIMEOUT_S = 120.0
+
+
+def topics(prefix: str, site: str, gateway: str) -> tuple[str, str]:
+    """(records topic, retained status topic) of a gateway."""
+    base = f"{prefix}/{site}/{gateway}"
+    return f"{base}/records", f"{base}/status"
+
+
+@dataclass
+class PublisherStats:
+    messages_sent: int = 0
+    messages_acked: int = 0
+    messages_refused: int = 0
+    connected: bool = False
+    last_error: str = ""
+
+
+@dataclass
+class _InFlight:
+    seal_ids: list[int]
+    sent_at: float
+
+
+@dataclass
+class Publisher:
+    config: MqttSection
+    site: str
+    gateway: str
+    buffer: Buffer
+    monotonic: Callable[[], float] = time.monotonic
+    stats: PublisherStats = field(default_factory=PublisherStats)
+
+    def __post_init__(self) -> None:
+        self.records_topic, self.status_topic = topics(self.config.topic_prefix, self.site, self.gateway)
+        self._events: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self._inflight: dict[int, _InFlight] = {}
+        self._retry: list[tuple[float, list[int]]] = []
+        self._cursor = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._client = self._make_client()
+
+    def _make_client(self) -> mqtt.Client:
+        v5 = self.config.protocol == "5"
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.config.client_id or f"mrv-agent-{self.site}-{self.gateway}",
+            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+            clean_session=None if v5 else False,
+        )
+        if self.config.username:
+            client.username_pw_set(self.config.username, self.config.password)
+        client.max_inflight_messages_set(self.config.max_inflight)
+        client.reconnect_delay_set(1, 60)
+        client.will_set(self.status_topic, self._status("offline"), qos=1, retain=True)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        return client
+
+    def _status(self, state: str) -> bytes:
+        return json.dumps({"state": state, "gateway": self.gateway, "site": self.site}).encode()
+
+    # paho callbacks (network thread): only enqueue.
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: ReasonCode, _p: Any) -> None:
+        if reason.is_failure:
+            self._events.put(("refused", str(reason)))
+            return
+        client.publish(self.status_topic, self._status("online"), qos=1, retain=True)
+        self._events.put(("connected", None))
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: ReasonCode, _p: Any) -> None:
+        self._events.put(("disconnected", str(reason)))
+
+    def _on_publish(self, _c: mqtt.Client, _u: Any, mid: int, reason: ReasonCode, _p: Any) -> None:
+        self._events.put(("ack", (mid, reason.value, str(reason))))
+
+    def start(self) -> None:
+        properties = None
+        if self.config.protocol == "5":
+            properties = Properties(PacketTypes.CONNECT)
+            properties.SessionExpiryInterval = SESSION_EXPIRY_S
+        self._client.connect_async(
+            self.config.host,
+            self.config.port,
+            keepalive=self.config.keepalive_s,
+            clean_start=False if self.config.protocol == "5" else mqtt.MQTT_CLEAN_START_FIRST_ONLY,
+            properties=properties,
+        )
+        self._client.loop_start()
+        self._thread = threading.Thread(target=self._run, name="mqtt-publisher", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        """New sealed batches are in the buffer."""
+        self._events.put(("wake", None))
+
+    def idle(self) -> bool:
+        return not self._inflight and not self._retry
+
+    def stop(self, drain_timeout_s: float = 10.0) -> None:
+        """Wait up to ``drain_timeout_s`` for the buffer to empty, then disconnect cleanly."""
+        deadline = self.monotonic() + drain_timeout_s
+        while self.monotonic() < deadline:
+            if self.buffer.stats().seals == 0 and self.idle():
+                break
+            time.sleep(0.05)
+        self._stop.set()
+        self._events.put(("wake", None))
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self.stats.connected:
+            info = self._client.publish(self.status_topic, self._status("offline"), qos=1, retain=True)
+            info.wait_for_publish(timeout=2)
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    # worker thread: owns _inflight, _retry, _cursor and every buffer write.
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._handle(*self._events.get(timeout=0.2 if self.stats.connected else 1.0))
+                while True:
+                    self._handle(*self._events.get_nowait())
+            except queue.Empty:
+                pass
+            try:
+                self._expire_unacked()
+                if self.stats.connected:
+                    self._fill_window()
+            except Exception as exc:  # keep publishing; the buffer still holds everything
+                self.stats.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("publisher: %s", self.stats.last_error)
+                time.sleep(1.0)
+
+    def _handle(self, kind: str, payload: Any) -> None:
+        if kind == "connected":
+            self.stats.connected = True
+            # paho resends every unacknowledged QoS 1 message after a reconnect;
+            # give them a fresh ack deadline instead of publishing copies.
+            for entry in self._inflight.values():
+                entry.sent_at = self.monotonic()
+            log.info("connected to mqtt://%s:%d", self.config.host, self.config.port)
+        elif kind == "disconnected":
+            self.stats.connected = False
+            log.warning("disconnected from the broker: %s (buffering on disk)", payload)
+        elif kind == "refused":
+            self.stats.last_error = f"broker refused the connection: {payload}"
+            log.error("%s", self.stats.last_error)
+        elif kind == "ack":
+            mid, code, text = payload
+            if mid not in self._inflight:
+                return  # a resend's second acknowledgement, or expired meanwhile
+            entry = self._inflight.pop(mid)
+            if code == 0:
+                self.buffer.delete_seals(entry.seal_ids)
+                self.stats.messages_acked += 1
+            else:
+                self.stats.messages_refused += 1
+                self.stats.last_error = f"broker answered {text} (0x{code:02x})"
+                log.warning("batch not accepted (%s); retrying in %.0f s", text, self.config.retry_after_s)
+                self._retry.append((self.monotonic() + self.config.retry_after_s, entry.seal_ids))
+
+    def _expire_unacked(self) -> None:
+        """Messages a connected broker never acknowledged are sent again (dedupe makes it safe)."""
+        if not self.stats.connected:
+            return
+        now = self.monotonic()
+        for mid, entry in list(self._inflight.items()):
+            if now - entry.sent_at > ACK_TIMEOUT_S:
+                del self._inflight[mid]
+                self._retry.append((now, entry.seal_ids))
+
+    def _fill_window(self) -> None:
+        while len(self._inflight) < self.config.max_inflight and not self._stop.is_set():
+            batches = self._next()
+            if not batches:
+                return
+            payload = build_envelope(self.gateway, [b for _, b in batches])
+            ids = [seal_id for seal_id, _ in batches]
+            info = self._client.publish(self.records_topic, payload, qos=1)
+            if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                self._retry.append((self.monotonic() + 1.0, ids))
+                return
+            self._inflight[info.mid] = _InFlight(ids, self.monotonic())
+            self.stats.messages_sent += 1
+
+    def _next(self) -> list[Any]:
+        now = self.monotonic()
+        self._retry.sort()
+        if self._retry and self._retry[0][0] <= now:
+            _, ids = self._retry.pop(0)
+            return self.buffer.batches_by_id(ids)
+        if self._retry:
+            return []  # keep order: wait for the retries before sending newer batches
+        skip = {i for entry in self._inflight.values() for i in entry.seal_ids}
+        batches = self.buffer.next_batches(self._cursor, self.config.max_message_bytes, skip)
+        if batches:
+            self._cursor = max(self._cursor, *(seal_id for seal_id, _ in batches))
+        return batches

@@ -1,0 +1,171 @@
+"""Wiring of the agent: scheduled polls -> records in the buffer -> seals -> publisher.
+
+Everything is built here from the config and passed in (clock, key, buffer,
+endpoints), so each piece can be tested alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from agent.acquisition import decode_reading
+from agent.buffer import Buffer, Sealer
+from agent.clock import Clock
+from agent.config import AgentConfig, DeviceSection
+from agent.modbus import ModbusReadError, TcpEndpoint
+from agent.plan import ReadPlan, plan_reads
+from agent.publisher import Publisher
+from mrv_core.profile import Profile
+from mrv_core.record import build_record, build_seal
+from mrv_core.signing import Signer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DevicePoller:
+    """Reads one device with its compiled plan and appends one record per successful read."""
+
+    device: DeviceSection
+    profile: Profile
+    plan: ReadPlan
+    endpoint: TcpEndpoint
+    buffer: Buffer
+    clock: Clock
+    site: str
+    gateway: str
+    failures: int = 0
+
+    def poll(self) -> None:
+        try:
+            words = self.endpoint.read(self.plan, self.device.unit_id)
+        except ModbusReadError as exc:
+            self.failures += 1
+            self.buffer.count_error()
+            log.warning("device %s (%s): read failed: %s", self.device.id, exc.reason, exc)
+            return
+        moment = self.clock.now()
+        reading = decode_reading(self.plan, words)
+
+        def build(seq: int, prev: str) -> tuple[bytes, str]:
+            return build_record(
+                site=self.site,
+                gateway=self.gateway,
+                device=self.device.id,
+                profile_id=self.profile.id,
+                profile_sha256=self.profile.sha256,
+                seq=seq,
+                prev=prev,
+                time=moment,
+                clock=self.clock.state,
+                values=reading.values,
+                quality=reading.quality,
+            )
+
+        self.buffer.append_reading(self.device.id, moment, build)
+        self.failures = 0
+
+
+def make_sealer(signer: Signer, clock: Clock, site: str, gateway: str) -> Sealer:
+    """The buffer's sealer: build the seal from the core, sign its bytes."""
+
+    def seal(seq: int, prev: str, hashes: list[str], first: str, last: str) -> tuple[bytes, bytes]:
+        data, _ = build_seal(
+            site=site,
+            gateway=gateway,
+            key_id=signer.key_id,
+            seq=seq,
+            prev=prev,
+            created=clock.now(),
+            record_hashes=hashes,
+            first_time=first,
+            last_time=last,
+        )
+        return data, signer.sign(data)
+
+    return seal
+
+
+@dataclass
+class AgentService:
+    config: AgentConfig
+    profiles: dict[str, Profile]
+    signer: Signer
+    clock: Clock
+    buffer: Buffer
+    pollers: list[DevicePoller] = field(default_factory=list)
+    endpoints: dict[tuple[str, int], TcpEndpoint] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        gw = self.config.gateway
+        for device in self.config.devices:
+            profile = self.profiles[device.profile]
+            plan = plan_reads(
+                profile.select(device.quantities),
+                profile.max_registers_per_request,
+                profile.max_gap_registers,
+            )
+            key = (device.transport.host, device.transport.port)
+            endpoint = self.endpoints.setdefault(
+                key, TcpEndpoint(device.transport.host, device.transport.port, device.transport.timeout_s)
+            )
+            self.pollers.append(
+                DevicePoller(device, profile, plan, endpoint, self.buffer, self.clock, gw.site, gw.id)
+            )
+        self.publisher = Publisher(self.config.mqtt, gw.site, gw.id, self.buffer)
+        self._sealer = make_sealer(self.signer, self.clock, gw.site, gw.id)
+        self.scheduler = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(max(2, min(len(self.pollers) + 1, 16)))},
+            job_defaults={"coalesce": True, "max_instances": 1},
+        )
+
+    def seal(self) -> int:
+        sealed = self.buffer.seal_pending(self._sealer, self.config.seal.max_records)
+        if sealed:
+            self.publisher.wake()
+        return sealed
+
+    def start(self) -> None:
+        speed = self.clock.speed
+        for poller in self.pollers:
+            interval = poller.device.poll_interval_s / speed
+            self.scheduler.add_job(
+                poller.poll,
+                IntervalTrigger(seconds=interval),
+                id=f"poll:{poller.device.id}",
+                misfire_grace_time=max(1, int(interval)),
+                next_run_time=datetime.now(UTC),
+            )
+        seal_interval = self.config.seal.interval_s / speed
+        self.scheduler.add_job(
+            self.seal,
+            IntervalTrigger(seconds=seal_interval),
+            id="seal",
+            misfire_grace_time=max(1, int(seal_interval)),
+        )
+        self.seal()  # records left unsealed by a previous run go out first
+        self.publisher.start()
+        self.scheduler.start()
+        log.info(
+            "agent %s/%s: %d device(s), key %s, buffer %s",
+            self.config.gateway.site,
+            self.config.gateway.id,
+            len(self.pollers),
+            self.signer.key_id,
+            self.buffer.path,
+        )
+
+    def stop(self, drain_timeout_s: float = 10.0) -> None:
+        """Stop polling, seal what was read, give the publisher time to deliver, disconnect."""
+        self.scheduler.shutdown(wait=True)
+        self.seal()
+        self.publisher.stop(drain_timeout_s)
+        for endpoint in self.endpoints.values():
+            endpoint.close()
+        self.buffer.close()

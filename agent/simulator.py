@@ -1,0 +1,156 @@
+"""Simulated meters: a pymodbus TCP server serving PV plants through a firmware profile.
+
+Each request recomputes the requested registers from :mod:`agent.meter_model`
+at the (possibly accelerated) clock, so values move like a real plant's.
+``served`` (optional) sees every response, which lets tests compare what the
+agent recorded with what the meter said.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from pymodbus.constants import ExcCodes
+from pymodbus.server import ModbusTcpServer
+from pymodbus.simulator import DataType, SimData, SimDevice
+
+from agent.clock import Clock
+from agent.meter_model import MODEL_UNITS, PvPlant, state
+from mrv_core.profile import Profile, RegisterSpec
+from mrv_core.registers import encode_value
+from mrv_core.units import QUANTITIES, convert
+
+log = logging.getLogger(__name__)
+
+FUNCTION_CODES = {3: "holding", 4: "input"}
+# (unit id, function, address, words)
+Served = Callable[[int, str, int, list[int]], None]
+
+
+@dataclass
+class SimulatedMeter:
+    unit_id: int
+    profile: Profile
+    plant: PvPlant
+    clock: Clock
+    _counters: dict[str, Decimal] = field(default_factory=dict)
+
+    def registers(self) -> dict[tuple[str, int], int]:
+        """Every register word of the profile at this instant."""
+        values = state(self.plant, self.clock.now())
+        words: dict[tuple[str, int], int] = {}
+        for spec in self.profile.registers:
+            value = _in_profile_unit(spec, values)
+            if value is None:
+                continue
+            if spec.counter:  # a meter's counter never steps back, whatever float rounding does
+                value = max(value, self._counters.get(spec.quantity, value))
+                self._counters[spec.quantity] = value
+            for offset, word in enumerate(encode_value(value, spec.type, spec.order, spec.scale)):
+                words[(spec.function, spec.address + offset)] = word
+        return words
+
+
+def _in_profile_unit(spec: RegisterSpec, values: dict[str, float]) -> Decimal | None:
+    value = values.get(spec.quantity)
+    if value is None:
+        return None
+    model_unit = MODEL_UNITS[QUANTITIES[spec.quantity][0]]
+    return convert(Decimal(repr(value)), model_unit, spec.unit)
+
+
+@dataclass
+class Simulator:
+    """A Modbus TCP server on 127.0.0.1:``port`` with one simulated meter per unit id."""
+
+    meters: list[SimulatedMeter]
+    port: int
+    host: str = "127.0.0.1"
+    served: Served | None = None
+    _loop: asyncio.AbstractEventLoop | None = None
+    _server: ModbusTcpServer | None = None
+    _thread: threading.Thread | None = None
+    _ready: threading.Event = field(default_factory=threading.Event)
+    _error: Exception | None = None
+
+    def _device(self, meter: SimulatedMeter) -> SimDevice:
+        blocks: dict[str, list[SimData]] = {}
+        for function in ("holding", "input"):
+            addresses = [
+                spec.address + i
+                for spec in meter.profile.registers
+                if spec.function == function
+                for i in range(spec.width)
+            ]
+            low, high = (min(addresses), max(addresses)) if addresses else (0, 0)
+            blocks[function] = [SimData(low, count=high - low + 1, values=0, datatype=DataType.REGISTERS)]
+        # pymodbus wants a block for every table; meters here have no coils or inputs.
+        no_bits = [SimData(0, count=1, values=False, datatype=DataType.BITS)]
+
+        async def action(
+            function_code: int,
+            start: int,
+            address: int,
+            count: int,
+            current: list[int],
+            _set: list[int] | list[bool] | None,
+        ) -> ExcCodes | None:
+            function = FUNCTION_CODES.get(function_code)
+            if function is None:
+                return ExcCodes.ILLEGAL_FUNCTION
+            words = meter.registers()
+            response = []
+            for a in range(address, address + count):
+                current[a - start] = words.get((function, a), 0)
+                response.append(current[a - start])
+            if self.served is not None:
+                self.served(meter.unit_id, function, address, response)
+            return None
+
+        return SimDevice(
+            id=meter.unit_id,
+            simdata=(no_bits, list(no_bits), blocks["holding"], blocks["input"]),
+            action=action,
+        )
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=f"simulator-{self.port}", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError(f"simulator on port {self.port} did not start")
+        if self._error is not None:
+            raise RuntimeError(f"simulator on port {self.port} failed: {self._error}")
+
+    def _run(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        try:
+            self._loop.run_until_complete(self._serve())
+        except Exception as exc:  # noqa: BLE001 - reported to start(); the thread ends
+            self._error = exc
+            self._ready.set()
+        finally:
+            self._loop.close()
+
+    async def _serve(self) -> None:
+        self._server = ModbusTcpServer([self._device(m) for m in self.meters], address=(self.host, self.port))
+        await self._server.serve_forever(background=True)
+        self._ready.set()
+        await self._server.serving
+
+    def stop(self) -> None:
+        if self._loop is not None and self._server is not None and self._loop.is_running():
+            asyncio.run_coroutine_threadsafe(self._server.shutdown(), self._loop).result(5)
+        if self._thread is not None:
+            self._thread.join(5)
+
+
+def default_meters(profile: Profile, clock: Clock, capacities: dict[int, float]) -> list[SimulatedMeter]:
+    return [
+        SimulatedMeter(unit, profile, PvPlant(capacity_kw=kw, seed=unit), clock)
+        for unit, kw in sorted(capacities.items())
+    ]
