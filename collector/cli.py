@@ -1,0 +1,308 @@
+"""``mrv-collector``: ingest, report, export and status."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from collector.config import CollectorConfig, InfluxStoreSection, load_collector_config
+from collector.store.base import FAR_FUTURE_MS, Store, StoreError, holes
+from mrv_core.config_errors import ConfigError
+from mrv_core.keyring import KeyringError, parse_keyring
+from mrv_core.methodologies import registry
+from mrv_core.record import parse_record
+from mrv_core.timefmt import format_time
+from mrv_core.verify import Keyring
+
+log = logging.getLogger("mrv-collector")
+
+
+def open_store(config: CollectorConfig) -> Store:
+    section = config.store
+    if isinstance(section, InfluxStoreSection):
+        from collector.store.influx import InfluxStore  # noqa: PLC0415 - only InfluxDB sites need it
+
+        return InfluxStore(
+            section.url,
+            org=section.org,
+            bucket=section.bucket,
+            token=section.token,
+            database=section.database,
+            timeout_s=section.timeout_s,
+        )
+    from collector.store.sqlite import SqliteStore  # noqa: PLC0415
+
+    return SqliteStore(section.path)
+
+
+def load_keyring(config: CollectorConfig) -> Keyring:
+    try:
+        text = config.keyring.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{config.keyring}: cannot read the keyring: {exc.strerror or exc}") from None
+    return parse_keyring(text, str(config.keyring))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from collector.ingest import MqttIngest  # noqa: PLC0415
+    from collector.processing import Ingestor  # noqa: PLC0415
+
+    config = load_collector_config(args.config)
+    keyring = load_keyring(config)
+    store = open_store(config)
+    ingestor = Ingestor(store, keyring, clock_ms=lambda: int(time.time() * 1000))
+    ingest = MqttIngest(config.mqtt, ingestor)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    ingest.start()
+    log.info("collector: %d registered key(s), store %s", len(keyring.keys), config.store.type)
+    while not stop.wait(args.stats_every):
+        totals = ingest.stats.totals
+        log.info(
+            "ingest: %d messages, %d records stored, %d duplicates, %d gaps, %d quarantined",
+            ingest.stats.messages,
+            totals.stored,
+            totals.duplicates,
+            totals.gaps,
+            sum(totals.quarantined.values()),
+        )
+    ingest.stop()
+    store.close()
+    return 0
+
+
+def _day_or_time(text: str) -> datetime:
+    try:
+        if len(text) == 10:
+            return datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC)
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"{text!r} is not a date (YYYY-MM-DD) or an ISO 8601 time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from collector.projects import load_project  # noqa: PLC0415
+    from mrv_core.report import Period, compute_report  # noqa: PLC0415
+
+    config = load_collector_config(args.config)
+    project = load_project(args.project)
+    try:
+        period = Period(
+            date.fromisoformat(args.date_from), date.fromisoformat(args.date_to), project.timezone
+        )
+    except ValueError:
+        raise ConfigError("--from and --to are local dates of the site, YYYY-MM-DD") from None
+    if period.last_day < period.first_day:
+        raise ConfigError("--to is before --from")
+    store = open_store(config)
+    try:
+        report = compute_report(project.to_spec(), period, store)
+    finally:
+        store.close()
+    if args.format == "json":
+        print(json.dumps(report, indent=2))
+    else:
+        print(render_text(report))
+    return 0
+
+
+def render_text(report: dict[str, Any]) -> str:
+    lines = [
+        f"Monitoring report: {report['project']['id']} ({report['project']['name']})",
+        f"Methodology: {report['methodology']['title']} [{report['methodology']['id']} "
+        f"v{report['methodology']['version']}; {report['methodology']['reference']}]",
+        f"Period: {report['period']['from']} to {report['period']['to']} ({report['project']['timezone']}), "
+        f"i.e. {report['period']['start_utc']} to {report['period']['end_utc']}",
+        "",
+        "Monitored parameters:",
+    ]
+    for name, item in report["monitored"].items():
+        lines.append(f"  {item['symbol']:<10} = {item['value']} {item['unit']}  ({item['description']})")
+        for point in item["points"]:
+            start, end = point["start"] or {}, point["end"] or {}
+            lines.append(
+                f"    point {point['no']}: {point['gateway']}/{point['device']} {point['quantity']}: "
+                f"{start.get('value', '-')} {start.get('unit', '')} (seq {start.get('seq', '-')}, "
+                f"{start.get('time', '-')}) -> {end.get('value', '-')} (seq {end.get('seq', '-')}, "
+                f"{end.get('time', '-')}): {point['value']} {point['unit']} from {point['readings']} readings"
+            )
+            for adj in point["gaps"] + point["corrections"]:
+                lines.append(f"      {adj['rule']}: {adj['detail']} (effect {adj['effect']} {adj['unit']})")
+        del name
+    lines.append("Fixed parameters:")
+    for item in report["fixed"].values():
+        lines.append(f"  {item['symbol']:<10} = {item['value']} {item['unit']}  (source: {item['source']})")
+    lines += ["", "Calculation:"] + [f"  {eq}" for eq in report["methodology"]["equations"]]
+    lines += [
+        f"  RE_p = {report['reference_emissions_tco2']} tCO2",
+        f"  PE_p = {report['project_emissions_tco2']} tCO2",
+        f"  ER_p = {report['emission_reductions_unrounded_tco2']} tCO2 -> "
+        f"{report['emission_reductions_tco2']} tCO2 (rounded down)",
+        "",
+        f"Completeness: {report['completeness']['points_with_data']}/{report['completeness']['points']} "
+        f"monitoring points with data, {report['completeness']['missing_records']} missing record(s)",
+    ]
+    if report["findings"]:
+        lines.append(f"Findings ({len(report['findings'])}):")
+        lines += [f"  - {f['kind']} (point {f.get('point', '-')}): {f['detail']}" for f in report["findings"]]
+    else:
+        lines.append("Findings: none")
+    return "\n".join(lines)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from collector.export import export_records  # noqa: PLC0415
+    from mrv_core.profile_schema import load_profile_dir  # noqa: PLC0415
+
+    config = load_collector_config(args.config)
+    start, end = _day_or_time(args.date_from), _day_or_time(args.date_to)
+    if len(args.date_to) == 10:  # a date means the whole day
+        end += timedelta(days=1)
+    profiles = load_profile_dir(config.profiles_dir) if config.profiles_dir.exists() else {}
+    store = open_store(config)
+    try:
+        summary = export_records(
+            store,
+            args.out,
+            int(start.timestamp() * 1000),
+            int(end.timestamp() * 1000),
+            profiles,
+            start_text=format_time(start),
+            end_text=format_time(end),
+        )
+    finally:
+        store.close()
+    print(f"exported {summary.records} records in {summary.seals} seals to {args.out}")
+    if summary.missing_profiles:
+        print(
+            f"warning: {len(summary.missing_profiles)} profile(s) used by these records are not in "
+            f"{config.profiles_dir}; verifiers cannot re-decode their values",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def status_snapshot(store: Store) -> dict[str, Any]:
+    counts = store.counts()
+    devices = []
+    for site, gateway, device in store.devices():
+        head = store.head(gateway, device)
+        missing = holes(store.stored_seqs(gateway, device, 1, head.seq), 1, head.seq) if head else []
+        last = store.record_before(gateway, device, FAR_FUTURE_MS)
+        devices.append(
+            {
+                "site": site,
+                "gateway": gateway,
+                "device": device,
+                "last_seq": head.seq if head else None,
+                "last_time": parse_record(last.data).time if last else None,
+                "missing_records": sum(b - a + 1 for a, b in missing),
+                "gaps": [{"from_seq": a, "to_seq": b} for a, b in missing[:20]],
+            }
+        )
+    reasons: dict[str, int] = {}
+    for item in store.quarantined(1000):
+        reasons[item.reason] = reasons.get(item.reason, 0) + 1
+    return {
+        "records": counts.records,
+        "seals": counts.seals,
+        "quarantined": counts.quarantined,
+        "quarantine_reasons_recent": reasons,
+        "devices": devices,
+    }
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    config = load_collector_config(args.config)
+    store = open_store(config)
+    try:
+        snapshot = status_snapshot(store)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(snapshot, indent=2))
+        return 0
+    print(
+        f"store: {snapshot['records']} records, {snapshot['seals']} seals, "
+        f"{snapshot['quarantined']} quarantined {snapshot['quarantine_reasons_recent'] or ''}"
+    )
+    for d in snapshot["devices"]:
+        print(
+            f"  {d['site']}/{d['gateway']}/{d['device']}: last seq {d['last_seq']} at {d['last_time']}, "
+            f"{d['missing_records']} missing record(s)"
+        )
+    return 0
+
+
+def cmd_methodologies(_args: argparse.Namespace) -> int:
+    for methodology in registry().values():
+        print(f"{methodology.id}: {methodology.title} ({methodology.family})")
+        for equation in methodology.equations:
+            print(f"    {equation}")
+        for p in methodology.parameters:
+            optional = "" if p.required else ", optional"
+            print(f"    {p.symbol:<10} {p.unit:<9} {p.kind}, raises {p.raises}{optional}: {p.description}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mrv-collector", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="subscribe, verify, store, acknowledge")
+    run.add_argument("--config", type=Path, required=True)
+    run.add_argument("--stats-every", type=float, default=30.0, help="seconds between ingest log lines")
+    run.set_defaults(func=cmd_run)
+
+    report = sub.add_parser("report", help="emission reductions of a monitoring period")
+    report.add_argument("--config", type=Path, required=True)
+    report.add_argument("--project", type=Path, required=True, help="project YAML (config/projects/)")
+    report.add_argument("--from", dest="date_from", required=True, help="first local date, YYYY-MM-DD")
+    report.add_argument("--to", dest="date_to", required=True, help="last local date (inclusive)")
+    report.add_argument("--format", choices=["text", "json"], default="text")
+    report.set_defaults(func=cmd_report)
+
+    export = sub.add_parser("export", help="write the signed records of a time window for verifiers")
+    export.add_argument("--config", type=Path, required=True)
+    export.add_argument("--from", dest="date_from", required=True, help="UTC date or ISO time")
+    export.add_argument("--to", dest="date_to", required=True, help="UTC date (inclusive) or ISO time")
+    export.add_argument("--out", type=Path, required=True)
+    export.set_defaults(func=cmd_export)
+
+    status = sub.add_parser("status", help="stored records, gaps and quarantine")
+    status.add_argument("--config", type=Path, required=True)
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=cmd_status)
+
+    methodologies = sub.add_parser("methodologies", help="list methodologies and their equations")
+    methodologies.set_defaults(func=cmd_methodologies)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return int(args.func(args))
+    except (ConfigError, KeyringError, StoreError) as exc:
+        print(f"mrv-collector: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""The collector's configuration: one typed, validated model (see config/collector.example.yaml)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from mrv_core.config_errors import ConfigError, format_validation_error, read_yaml_file
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MqttSection(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    protocol: Literal["5", "3.1.1"] = "5"
+    client_id: str = "mrv-collector"
+    username: str | None = None
+    password: str | None = None
+    keepalive_s: int = Field(default=30, ge=5, le=3600)
+    topic_prefix: str = "mrv/v1"
+    shared_group: str | None = Field(
+        default=None, description="share the load with other collectors via $share/<group>/..."
+    )
+    receive_maximum: int = Field(
+        default=100, ge=1, le=65535, description="unacknowledged messages the broker may send (MQTT 5)"
+    )
+    max_messages_per_write: int = Field(default=50, ge=1, le=10_000)
+
+
+class SqliteStoreSection(_Strict):
+    type: Literal["sqlite"]
+    path: Path = Path("collector.sqlite")
+
+
+class InfluxStoreSection(_Strict):
+    type: Literal["influxdb"]
+    url: str
+    org: str = "mrv"
+    bucket: str = "mrv"
+    database: str = Field(default="", description="InfluxQL database; defaults to the bucket")
+    token: str = ""
+    timeout_s: float = Field(default=30, gt=0)
+
+
+StoreSection = Annotated[SqliteStoreSection | InfluxStoreSection, Field(discriminator="type")]
+
+
+class CollectorConfig(_Strict):
+    mqtt: MqttSection = MqttSection()
+    store: StoreSection = SqliteStoreSection(type="sqlite")
+    keyring: Path = Field(description="JSON file of registered gateway keys")
+    profiles_dir: Path = Path("firmware_profiles")
+
+    def resolved(self, base: Path) -> CollectorConfig:
+        def fix(path: Path) -> Path:
+            return path if path.is_absolute() else base / path
+
+        store = self.store
+        if isinstance(store, SqliteStoreSection):
+            store = store.model_copy(update={"path": fix(store.path)})
+        return self.model_copy(
+            update={"keyring": fix(self.keyring), "profiles_dir": fix(self.profiles_dir), "store": store}
+        )
+
+
+def load_collector_config(path: Path) -> CollectorConfig:
+    data = read_yaml_file(path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the configuration is a mapping of keys")
+    try:
+        config = CollectorConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(str(path), exc)) from None
+    return config.resolved(path.parent.resolve())

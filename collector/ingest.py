@@ -1,0 +1,173 @@
+"""The only module that talks to paho-mqtt in the collector: subscribe, store, then ack.
+
+``manual_ack=True``: a message is acknowledged only after everything in it is
+durably stored or quarantined. If the store fails, the same messages are
+retried (with backoff) and nothing is acknowledged, so the broker keeps them;
+its window of unacknowledged messages (MQTT 5 receive maximum) bounds what we
+hold in memory. Callbacks only enqueue; one worker thread does the work.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from collector.config import MqttSection
+from collector.processing import Ingestor, IngestResult, ingest_messages
+from collector.store.base import StoreError
+
+log = logging.getLogger(__name__)
+
+SESSION_EXPIRY_S = 7 * 24 * 3600
+
+
+@dataclass
+class IngestStats:
+    messages: int = 0
+    totals: IngestResult = field(default_factory=IngestResult)
+    store_errors: int = 0
+    connected: bool = False
+    last_error: str = ""
+
+
+class MqttIngest:
+    def __init__(self, config: MqttSection, ingestor: Ingestor) -> None:
+        self.config = config
+        self.ingestor = ingestor
+        self.stats = IngestStats()
+        self.topic = f"{config.topic_prefix}/+/+/records"
+        if config.shared_group:
+            self.topic = f"$share/{config.shared_group}/{self.topic}"
+        self._messages: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
+        self._stop = threading.Event()
+        self._worker: threading.Thread | None = None
+        v5 = config.protocol == "5"
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=config.client_id,
+            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+            clean_session=None if v5 else False,
+            manual_ack=True,
+        )
+        if config.username:
+            self._client.username_pw_set(config.username, config.password)
+        self._client.reconnect_delay_set(1, 30)
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_message = self._on_message
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, reason: ReasonCode, _p: Any) -> None:
+        if reason.is_failure:
+            self.stats.last_error = f"broker refused the connection: {reason}"
+            log.error("%s", self.stats.last_error)
+            return
+        self.stats.connected = True
+        client.subscribe(self.topic, qos=1)
+        log.info(
+            "subscribed to %s on mqtt://%s:%d (session present: %s)",
+            self.topic,
+            self.config.host,
+            self.config.port,
+            flags.session_present,
+        )
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: ReasonCode, _p: Any) -> None:
+        self.stats.connected = False
+        if not self._stop.is_set():
+            log.warning("disconnected from the broker: %s", reason)
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
+        self._messages.put(message)
+
+    def start(self) -> None:
+        properties = None
+        if self.config.protocol == "5":
+            properties = Properties(PacketTypes.CONNECT)
+            properties.SessionExpiryInterval = SESSION_EXPIRY_S
+            properties.ReceiveMaximum = self.config.receive_maximum
+        self._client.connect_async(
+            self.config.host,
+            self.config.port,
+            keepalive=self.config.keepalive_s,
+            clean_start=False if self.config.protocol == "5" else mqtt.MQTT_CLEAN_START_FIRST_ONLY,
+            properties=properties,
+        )
+        self._client.loop_start()
+        self._worker = threading.Thread(target=self._run, name="ingest", daemon=True)
+        self._worker.start()
+
+    def stop(self) -> None:
+        """Finish the group in hand, then disconnect; unacknowledged messages stay with the broker."""
+        self._stop.set()
+        if self._worker is not None:
+            self._worker.join(timeout=30)
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def _take(self) -> list[mqtt.MQTTMessage]:
+        try:
+            first = self._messages.get(timeout=0.5)
+        except queue.Empty:
+            return []
+        group = [first]
+        while len(group) < self.config.max_messages_per_write:
+            try:
+                group.append(self._messages.get_nowait())
+            except queue.Empty:
+                break
+        return group
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            group = self._take()
+            if group:
+                self._store_then_ack(group)
+
+    def _store_then_ack(self, group: list[mqtt.MQTTMessage]) -> None:
+        backoff = 0.5
+        while True:
+            try:
+                result = ingest_messages(self.ingestor, [(m.topic, bytes(m.payload)) for m in group])
+                break
+            except StoreError as exc:
+                self.stats.store_errors += 1
+                self.stats.last_error = str(exc)
+                log.error(  # noqa: TRY400 - the message says it all; a traceback would only repeat it
+                    "store unavailable, holding %d message(s) unacknowledged: %s", len(group), exc
+                )
+                if self._stop.wait(backoff):
+                    return  # stopping: the broker redelivers them to the next session
+                backoff = min(backoff * 2, 30.0)
+        for message in group:
+            self._client.ack(message.mid, message.qos)
+        self.stats.messages += len(group)
+        self.stats.totals.add(result)
+        if result.quarantined or result.gaps:
+            log.warning(
+                "ingest: %d stored, %d duplicate, %d gap(s), quarantined %s",
+                result.stored,
+                result.duplicates,
+                result.gaps,
+                dict(result.quarantined),
+            )
+        if self.stats.store_errors and self.stats.last_error:
+            log.info("store reachable again; resumed")
+            self.stats.last_error = ""
+
+    def wait_idle(self, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._messages.empty():
+                return True
+            time.sleep(0.05)
+        return False

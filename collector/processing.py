@@ -1,0 +1,226 @@
+"""Ingest without MQTT: payload -> verified seals and records -> one durable write.
+
+For every record the outcome is one of: stored, duplicate (same (gateway,
+device, seq) and same hash: stored once already), or quarantined with a
+reason. A seq beyond the chain head is stored and the hole is counted as a
+gap; a hole filled later is linked to its neighbours before it is stored.
+Nothing is dropped: whatever cannot be stored as good is quarantined.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from collector.store.base import ChainHead, Link, QuarantineItem, Store, StoreError, WriteSet
+from mrv_core.envelope import EnvelopeError, SealedBatch, parse_envelope
+from mrv_core.record import GENESIS, Record, Seal
+from mrv_core.signing import b64
+from mrv_core.verify import Keyring, check_sealed_batch
+
+log = logging.getLogger(__name__)
+
+# Quarantine reasons (stable names, counted in status and metrics).
+MALFORMED_MESSAGE = "malformed_message"
+TOPIC_MISMATCH = "topic_mismatch"
+SEAL_CONFLICT = "seal_conflict"
+SEQUENCE_CONFLICT = "sequence_conflict"
+HASH_LINK_BROKEN = "hash_link_broken"
+
+
+@dataclass
+class IngestResult:
+    stored: int = 0
+    duplicates: int = 0
+    gaps: int = 0
+    quarantined: Counter[str] = field(default_factory=Counter)
+
+    def add(self, other: IngestResult) -> None:
+        self.stored += other.stored
+        self.duplicates += other.duplicates
+        self.gaps += other.gaps
+        self.quarantined.update(other.quarantined)
+
+
+def gateway_of_topic(topic: str) -> str | None:
+    """``mrv/v1/{site}/{gateway}/records`` -> gateway."""
+    parts = topic.split("/")
+    return parts[-2] if len(parts) >= 3 and parts[-1] == "records" else None
+
+
+@dataclass
+class _Step:
+    """One message being prepared: where it came from, what it will write, what happened."""
+
+    topic: str
+    received_ms: int
+    out: WriteSet
+    result: IngestResult
+
+    def quarantine(self, reason: str, detail: str, data: bytes, gateway: str = "") -> None:
+        self.out.quarantine.append(
+            QuarantineItem(self.received_ms, self.topic, gateway, reason, detail, data)
+        )
+        self.result.quarantined[reason] += 1
+        log.warning("quarantined (%s) from %s: %s", reason, self.topic, detail)
+
+
+@dataclass
+class Ingestor:
+    """Holds chain heads between messages; rebuilds them from the store after a failed write."""
+
+    store: Store
+    keyring: Keyring
+    clock_ms: Callable[[], int]
+    heads: dict[tuple[str, str], ChainHead | None] = field(default_factory=dict)
+
+    def _head(self, gateway: str, device: str) -> ChainHead | None:
+        key = (gateway, device)
+        if key not in self.heads:
+            self.heads[key] = self.store.head(gateway, device)
+        return self.heads[key]
+
+    def prepare(self, topic: str, payload: bytes, out: WriteSet) -> IngestResult:
+        """Verify and classify one message, adding what to store to ``out``."""
+        step = _Step(topic, self.clock_ms(), out, IngestResult())
+        quarantine = step.quarantine
+        try:
+            gateway, batches = parse_envelope(payload)
+        except EnvelopeError as exc:
+            quarantine(MALFORMED_MESSAGE, str(exc), payload)
+            return step.result
+        topic_gateway = gateway_of_topic(topic)
+        if topic_gateway is not None and topic_gateway != gateway:
+            quarantine(
+                TOPIC_MISMATCH, f"envelope says {gateway}, topic says {topic_gateway}", payload, gateway
+            )
+            return step.result
+        for batch in batches:
+            self._prepare_batch(batch, gateway, step)
+        return step.result
+
+    def _prepare_batch(self, batch: SealedBatch, gateway: str, step: _Step) -> None:
+        quarantine, out = step.quarantine, step.out
+        check = check_sealed_batch(
+            batch.seal, batch.signature, batch.records, self.keyring, expected_gateway=gateway
+        )
+        evidence = _batch_json(batch)
+        if not check.ok or check.seal is None:
+            for finding in check.findings:
+                quarantine(finding.kind, finding.detail, evidence, gateway)
+            return
+        seal = check.seal
+        known = self.store.seal_hash(seal.gateway, seal.seq)
+        if known is not None and known != seal.hash:
+            quarantine(
+                SEAL_CONFLICT, f"seal {seal.seq} differs from the stored seal {seal.seq}", evidence, gateway
+            )
+            return
+        if known is None and not any(s.gateway == seal.gateway and s.seq == seal.seq for s in out.seals):
+            out.seals.append(seal)
+        for leaf, record in enumerate(check.records):
+            self._prepare_record(record, seal, leaf, step)
+
+    def _prepare_record(self, record: Record, seal: Seal, leaf: int, step: _Step) -> None:
+        quarantine, out, result = step.quarantine, step.out, step.result
+        head = self._head(record.gateway, record.device)
+        evidence = json.dumps(
+            {
+                "seal": seal.data.decode(),
+                "sig": b64(seal.signature),
+                "leaf": leaf,
+                "record": record.data.decode(),
+            }
+        ).encode()
+        head_seq = head.seq if head else 0
+        head_hash = head.hash if head else GENESIS
+        where = f"{record.gateway}/{record.device} seq {record.seq}"
+        if record.seq == head_seq + 1:
+            if record.prev != head_hash:
+                quarantine(
+                    HASH_LINK_BROKEN,
+                    f"{where} does not link to stored seq {head_seq}",
+                    evidence,
+                    record.gateway,
+                )
+                return
+        elif record.seq > head_seq + 1:
+            result.gaps += 1
+            log.warning(
+                "gap: %s/%s seq %d..%d not received",
+                record.gateway,
+                record.device,
+                head_seq + 1,
+                record.seq - 1,
+            )
+        else:
+            links = self._links(record, out, (record.seq - 1, record.seq, record.seq + 1))
+            existing = links.get(record.seq)
+            if existing is not None and existing.hash == record.hash:
+                result.duplicates += 1
+                return
+            if existing is not None:
+                quarantine(
+                    SEQUENCE_CONFLICT, f"{where} differs from the stored record", evidence, record.gateway
+                )
+                return
+            predecessor = links.get(record.seq - 1)
+            before = GENESIS if record.seq == 1 else (predecessor.hash if predecessor else None)
+            successor = links.get(record.seq + 1)
+            after = successor.prev if successor else None
+            if (before is not None and before != record.prev) or (after is not None and after != record.hash):
+                quarantine(
+                    HASH_LINK_BROKEN,
+                    f"{where} does not fit between its stored neighbours",
+                    evidence,
+                    record.gateway,
+                )
+                return
+        out.records.append((record, seal, leaf))
+        result.stored += 1
+        if record.seq > head_seq:
+            self.heads[(record.gateway, record.device)] = ChainHead(record.seq, record.hash)
+
+    def _links(self, record: Record, out: WriteSet, seqs: tuple[int, ...]) -> dict[int, Link]:
+        """Stored links around ``record``, including records about to be written with it."""
+        found = self.store.links(record.gateway, record.device, [s for s in seqs if s >= 1])
+        for pending, _, _ in out.records:
+            if pending.gateway == record.gateway and pending.device == record.device and pending.seq in seqs:
+                found[pending.seq] = Link(pending.hash, pending.prev)
+        return found
+
+    def forget_heads(self) -> None:
+        """After a failed write the cached heads may be ahead of the store."""
+        self.heads.clear()
+
+
+def _batch_json(batch: SealedBatch) -> bytes:
+    return json.dumps(
+        {
+            "seal": batch.seal.decode("ascii", "replace"),
+            "sig": b64(batch.signature),
+            "records": [r.decode("ascii", "replace") for r in batch.records],
+        }
+    ).encode()
+
+
+def ingest_messages(ingestor: Ingestor, messages: list[tuple[str, bytes]]) -> IngestResult:
+    """Verify, classify and durably store a group of messages in one write.
+
+    Raises :class:`collector.store.base.StoreError` when the store failed; then
+    nothing may be acknowledged and the same messages must be offered again.
+    """
+    out = WriteSet()
+    total = IngestResult()
+    for topic, payload in messages:
+        total.add(ingestor.prepare(topic, payload, out))
+    try:
+        if out:
+            ingestor.store.write(out)
+    except StoreError:
+        ingestor.forget_heads()
+        raise
+    return total

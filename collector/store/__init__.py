@@ -1,0 +1,1 @@
+"""Storage behind one small interface (:class:`collector.store.base.Store`), two adapters."""

@@ -1,0 +1,139 @@
+"""The store interface: what ingest, reports and exports need, nothing more.
+
+Keys are deterministic: a record is identified by (gateway, device, seq) and a
+seal by (gateway, seq), so writing the same thing twice stores it once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from mrv_core.record import Record, Seal
+
+# Later than any record (2255), yet inside InfluxDB's int64 nanosecond range.
+FAR_FUTURE_MS = 9_000_000_000_000
+
+
+class StoreError(RuntimeError):
+    """The store cannot be reached or refused a write; nothing was acknowledged."""
+
+
+@dataclass(frozen=True)
+class ChainHead:
+    seq: int
+    hash: str
+
+
+@dataclass(frozen=True)
+class Link:
+    """A stored record's place in its chain."""
+
+    hash: str
+    prev: str
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    data: bytes
+    seal_gateway: str
+    seal_seq: int
+    leaf: int
+
+
+@dataclass(frozen=True)
+class StoredSeal:
+    data: bytes
+    signature: bytes
+
+
+@dataclass(frozen=True)
+class QuarantineItem:
+    received_ms: int
+    topic: str
+    gateway: str
+    reason: str
+    detail: str
+    payload: bytes
+
+
+@dataclass
+class WriteSet:
+    """Everything one ingest step stores, written durably in one go."""
+
+    seals: list[Seal] = field(default_factory=list)
+    records: list[tuple[Record, Seal, int]] = field(default_factory=list)  # record, seal, leaf
+    quarantine: list[QuarantineItem] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.seals or self.records or self.quarantine)
+
+
+@dataclass(frozen=True)
+class StoreCounts:
+    records: int
+    seals: int
+    quarantined: int
+    devices: int
+
+
+class Store(Protocol):
+    def head(self, gateway: str, device: str) -> ChainHead | None:
+        """The stored record of ``device`` with the highest seq."""
+        ...
+
+    def links(self, gateway: str, device: str, seqs: Sequence[int]) -> dict[int, Link]:
+        """Hash and prev of the stored records among ``seqs``."""
+        ...
+
+    def seal_hash(self, gateway: str, seq: int) -> str | None: ...
+
+    def write(self, items: WriteSet) -> None:
+        """Store everything durably, or raise :class:`StoreError` having acknowledged nothing."""
+        ...
+
+    def records_between(self, gateway: str, device: str, start_ms: int, end_ms: int) -> list[StoredRecord]:
+        """Records with start_ms <= time < end_ms, ordered by time then seq."""
+        ...
+
+    def record_before(self, gateway: str, device: str, at_ms: int) -> StoredRecord | None:
+        """The last record with time < at_ms."""
+        ...
+
+    def record_at_or_after(self, gateway: str, device: str, at_ms: int) -> StoredRecord | None:
+        """The first record with time >= at_ms."""
+        ...
+
+    def stored_seqs(self, gateway: str, device: str, seq_from: int, seq_to: int) -> list[int]:
+        """Stored sequence numbers in [seq_from, seq_to], ascending."""
+        ...
+
+    def devices(self) -> list[tuple[str, str, str]]:
+        """(site, gateway, device) of everything stored."""
+        ...
+
+    def seal(self, gateway: str, seq: int) -> StoredSeal | None: ...
+
+    def records_of_seal(self, gateway: str, seal_seq: int, first_ms: int, last_ms: int) -> list[StoredRecord]:
+        """The stored records of one seal, by leaf; times bound the search."""
+        ...
+
+    def quarantined(self, limit: int = 100) -> list[QuarantineItem]: ...
+
+    def counts(self) -> StoreCounts: ...
+
+    def close(self) -> None: ...
+
+
+def holes(seqs: Iterable[int], seq_from: int, seq_to: int) -> list[tuple[int, int]]:
+    """Missing ranges of [seq_from, seq_to] given the sorted stored ``seqs``."""
+    out: list[tuple[int, int]] = []
+    expected = seq_from
+    for seq in seqs:
+        if seq > expected:
+            out.append((expected, seq - 1))
+        expected = max(expected, seq + 1)
+    if expected <= seq_to:
+        out.append((expected, seq_to))
+    return out

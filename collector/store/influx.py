@@ -1,0 +1,306 @@
+"""The production store: InfluxDB, written with influxdb-client, read with InfluxQL.
+
+Schema (fixed tag sets, one type per field, no tag named like a field; valid
+on InfluxDB 1.8+, 2.x and 3.x; see docs/storage.md):
+
+- ``mrv_reading`` tags site, gateway, device; time = record time in ms * 10^6
+  + seq mod 10^6 (ns), so two records of one device never share a timestamp
+  within a million readings; fields seq, hash, record (the signed bytes),
+  seal_seq, leaf, and one float per quantity for dashboards.
+- ``mrv_chain`` tags site, gateway, device; time = seq (ns since the epoch):
+  the sequence index that makes (gateway, device, seq) a point key, with the
+  record's hash and prev. Duplicate
+  detection, chain heads and gap searches are time-range queries on it.
+- ``mrv_seal`` tags site, gateway; time = seal seq; fields hash, seal, sig, key,
+  count, first_ms, last_ms.
+- ``mrv_quarantine`` tag reason; payload in base64, split into parts below the
+  64 KB string limit of InfluxDB 1.x.
+
+Writes are synchronous (the batching writer has lost data without raising:
+influxdata/influxdb-client-python#504) and idempotent: a redelivered message
+rewrites identical points. The bucket needs infinite retention (evidence is
+kept for the crediting period and beyond, and index points sit near 1970).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Sequence
+from typing import Any
+
+from influxdb_client.client.exceptions import InfluxDBError
+from influxdb_client.client.influxdb_client import InfluxDBClient
+from influxdb_client.client.write.point import Point
+from influxdb_client.client.write_api import SYNCHRONOUS
+from influxdb_client.domain.write_precision import WritePrecision
+from influxdb_client.rest import ApiException
+from urllib3.exceptions import HTTPError
+
+from collector.store.base import (
+    ChainHead,
+    Link,
+    QuarantineItem,
+    StoreCounts,
+    StoredRecord,
+    StoredSeal,
+    StoreError,
+    WriteSet,
+)
+from mrv_core.signing import b64
+from mrv_core.timefmt import time_ms
+
+NS_PER_MS = 1_000_000
+PART_CHARS = 60_000
+
+
+def reading_ns(time_text: str, seq: int) -> int:
+    return time_ms(time_text) * NS_PER_MS + seq % NS_PER_MS
+
+
+def _quote(value: str) -> str:
+    """An InfluxQL string literal."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+class InfluxStore:
+    def __init__(
+        self, url: str, *, org: str, bucket: str, token: str = "", database: str = "", timeout_s: float = 30.0
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.org = org
+        self.bucket = bucket
+        self.database = database or bucket.split("/", maxsplit=1)[0]
+        self.token = token
+        self.timeout_s = timeout_s
+        self._client = InfluxDBClient(
+            url=self.url, token=token or "none", org=org, timeout=int(timeout_s * 1000)
+        )
+        self._write = self._client.write_api(write_options=SYNCHRONOUS)
+        self._quarantine_counter = 0
+
+    # -- reading with InfluxQL -------------------------------------------------
+    def query(self, q: str) -> list[dict[str, Any]]:
+        """Run InfluxQL; the series of the first statement (``[]`` when empty)."""
+        params = urllib.parse.urlencode({"db": self.database, "q": q, "epoch": "ns"})
+        request = urllib.request.Request(f"{self.url}/query?{params}")  # noqa: S310 - configured URL
+        if self.token:
+            request.add_header("Authorization", f"Token {self.token}")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:  # noqa: S310
+                body = json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            raise StoreError(
+                f"{self.url}: InfluxQL query failed ({exc.code}): {exc.read()[:300]!r}"
+            ) from None
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise StoreError(f"{self.url}: InfluxQL query failed: {exc}") from None
+        if "error" in body:
+            raise StoreError(f"{self.url}: InfluxQL error: {body['error']}")
+        result = body.get("results", [{}])[0]
+        if "error" in result:
+            raise StoreError(f"{self.url}: InfluxQL error: {result['error']} (query: {q})")
+        series: list[dict[str, Any]] = result.get("series", [])
+        return series
+
+    def _rows(self, q: str) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        for series in self.query(q):
+            columns = series["columns"]
+            tags = series.get("tags", {})
+            rows.extend({**tags, **dict(zip(columns, values, strict=True))} for values in series["values"])
+        return rows
+
+    @staticmethod
+    def _where(gateway: str, device: str | None = None) -> str:
+        clause = f"gateway = {_quote(gateway)}"
+        return clause + (f" AND device = {_quote(device)}" if device is not None else "")
+
+    def head(self, gateway: str, device: str) -> ChainHead | None:
+        rows = self._rows(f"SELECT last(hash) AS hash FROM mrv_chain WHERE {self._where(gateway, device)}")
+        return ChainHead(int(rows[0]["time"]), rows[0]["hash"]) if rows else None
+
+    def links(self, gateway: str, device: str, seqs: Sequence[int]) -> dict[int, Link]:
+        if not seqs:
+            return {}
+        rows = self._rows(
+            f"SELECT hash, prev FROM mrv_chain WHERE {self._where(gateway, device)} "
+            f"AND time >= {min(seqs)} AND time <= {max(seqs)}"
+        )
+        wanted = set(seqs)
+        return {int(r["time"]): Link(r["hash"], r["prev"]) for r in rows if int(r["time"]) in wanted}
+
+    def seal_hash(self, gateway: str, seq: int) -> str | None:
+        rows = self._rows(f"SELECT hash FROM mrv_seal WHERE {self._where(gateway)} AND time = {seq}")
+        return rows[0]["hash"] if rows else None
+
+    # -- writing ---------------------------------------------------------------
+    def write(self, items: WriteSet) -> None:
+        points: list[Point] = []
+        for seal in items.seals:
+            points.append(
+                Point("mrv_seal")
+                .tag("site", seal.site)
+                .tag("gateway", seal.gateway)
+                .field("hash", seal.hash)
+                .field("seal", seal.data.decode("ascii"))
+                .field("sig", b64(seal.signature))
+                .field("key", seal.key)
+                .field("count", seal.count)
+                .field("first_ms", time_ms(seal.first_time))
+                .field("last_ms", time_ms(seal.last_time))
+                .time(seal.seq, WritePrecision.NS)
+            )
+        for record, seal, leaf in items.records:
+            at = reading_ns(record.time, record.seq)
+            point = (
+                Point("mrv_reading")
+                .tag("site", record.site)
+                .tag("gateway", record.gateway)
+                .tag("device", record.device)
+                .field("seq", record.seq)
+                .field("hash", record.hash)
+                .field("record", record.data.decode("ascii"))
+                .field("seal_seq", seal.seq)
+                .field("leaf", leaf)
+                .time(at, WritePrecision.NS)
+            )
+            for name, value in record.values.items():
+                if value.value is not None:
+                    point.field(name, float(value.value))
+            points.append(point)
+            points.append(
+                Point("mrv_chain")
+                .tag("site", record.site)
+                .tag("gateway", record.gateway)
+                .tag("device", record.device)
+                .field("hash", record.hash)
+                .field("prev", record.prev)
+                .field("reading_ns", at)
+                .field("seal_seq", seal.seq)
+                .time(record.seq, WritePrecision.NS)
+            )
+        for item in items.quarantine:
+            points.extend(self._quarantine_points(item))
+        if not points:
+            return
+        try:
+            # every point carries its own precision (ns), which the client honours
+            self._write.write(bucket=self.bucket, org=self.org, record=points)
+        except (InfluxDBError, ApiException, HTTPError, OSError, ValueError) as exc:
+            raise StoreError(f"{self.url}: write of {len(points)} points failed: {exc}") from None
+
+    def _quarantine_points(self, item: QuarantineItem) -> list[Point]:
+        self._quarantine_counter = (self._quarantine_counter + 1) % 1000
+        text = base64.b64encode(item.payload).decode("ascii")
+        parts = [text[i : i + PART_CHARS] for i in range(0, len(text), PART_CHARS)] or [""]
+        base = item.received_ms * NS_PER_MS + self._quarantine_counter * 1000
+        return [
+            Point("mrv_quarantine")
+            .tag("reason", item.reason)
+            .field("gateway", item.gateway)
+            .field("topic", item.topic)
+            .field("detail", item.detail)
+            .field("payload", part)
+            .field("part", index)
+            .field("parts", len(parts))
+            .time(base + index, WritePrecision.NS)
+            for index, part in enumerate(parts)
+        ]
+
+    # -- reports and exports ---------------------------------------------------
+    _RECORD_FIELDS = "record, gateway, seal_seq, leaf"
+
+    def _stored(self, rows: list[dict[str, Any]]) -> list[StoredRecord]:
+        return [
+            StoredRecord(r["record"].encode("ascii"), r["gateway"], int(r["seal_seq"]), int(r["leaf"]))
+            for r in rows
+        ]
+
+    def _records(self, where: str, tail: str = "") -> list[StoredRecord]:
+        # gateway is a tag: GROUP BY it so it comes back with every row.
+        return self._stored(
+            self._rows(
+                f"SELECT record, seal_seq, leaf FROM mrv_reading WHERE {where} GROUP BY gateway {tail}"
+            )
+        )
+
+    def records_between(self, gateway: str, device: str, start_ms: int, end_ms: int) -> list[StoredRecord]:
+        span = f"time >= {start_ms * NS_PER_MS} AND time < {end_ms * NS_PER_MS}"
+        return self._records(f"{self._where(gateway, device)} AND {span}")
+
+    def record_before(self, gateway: str, device: str, at_ms: int) -> StoredRecord | None:
+        found = self._records(
+            f"{self._where(gateway, device)} AND time < {at_ms * NS_PER_MS}", "ORDER BY time DESC LIMIT 1"
+        )
+        return found[0] if found else None
+
+    def record_at_or_after(self, gateway: str, device: str, at_ms: int) -> StoredRecord | None:
+        found = self._records(f"{self._where(gateway, device)} AND time >= {at_ms * NS_PER_MS}", "LIMIT 1")
+        return found[0] if found else None
+
+    def stored_seqs(self, gateway: str, device: str, seq_from: int, seq_to: int) -> list[int]:
+        rows = self._rows(
+            f"SELECT hash FROM mrv_chain WHERE {self._where(gateway, device)} "
+            f"AND time >= {seq_from} AND time <= {seq_to}"
+        )
+        return sorted(int(r["time"]) for r in rows)
+
+    def devices(self) -> list[tuple[str, str, str]]:
+        rows = self._rows("SELECT last(hash) FROM mrv_chain GROUP BY site, gateway, device")
+        return sorted((r["site"], r["gateway"], r["device"]) for r in rows)
+
+    def seal(self, gateway: str, seq: int) -> StoredSeal | None:
+        rows = self._rows(f"SELECT seal, sig FROM mrv_seal WHERE {self._where(gateway)} AND time = {seq}")
+        if not rows:
+            return None
+        return StoredSeal(rows[0]["seal"].encode("ascii"), base64.b64decode(rows[0]["sig"]))
+
+    def records_of_seal(self, gateway: str, seal_seq: int, first_ms: int, last_ms: int) -> list[StoredRecord]:
+        found = self._records(
+            f"{self._where(gateway)} AND seal_seq = {seal_seq} "
+            f"AND time >= {first_ms * NS_PER_MS} AND time < {(last_ms + 1) * NS_PER_MS}"
+        )
+        return sorted(found, key=lambda r: r.leaf)
+
+    def quarantined(self, limit: int = 100) -> list[QuarantineItem]:
+        rows = self._rows(
+            "SELECT gateway, topic, detail, payload, part, parts FROM mrv_quarantine "
+            f"GROUP BY reason ORDER BY time DESC LIMIT {limit * 20}"
+        )
+        items: dict[int, dict[str, Any]] = {}
+        for row in rows:
+            key = int(row["time"]) - int(row["part"])
+            entry = items.setdefault(key, {**row, "chunks": {}})
+            entry["chunks"][int(row["part"])] = row["payload"]
+        out = [
+            QuarantineItem(
+                received_ms=key // NS_PER_MS,
+                topic=e["topic"],
+                gateway=e["gateway"],
+                reason=e["reason"],
+                detail=e["detail"],
+                payload=base64.b64decode("".join(e["chunks"][i] for i in sorted(e["chunks"]))),
+            )
+            for key, e in sorted(items.items(), reverse=True)
+            if len(e["chunks"]) == int(e["parts"])
+        ]
+        return out[:limit]
+
+    def counts(self) -> StoreCounts:
+        def count(q: str) -> int:
+            rows = self._rows(q)
+            return int(rows[0]["count"]) if rows else 0
+
+        return StoreCounts(
+            records=count("SELECT count(hash) FROM mrv_chain"),
+            seals=count("SELECT count(hash) FROM mrv_seal"),
+            quarantined=count("SELECT count(part) FROM mrv_quarantine WHERE part = 0"),
+            devices=len(self.devices()),
+        )
+
+    def close(self) -> None:
+        self._client.close()

@@ -1,0 +1,217 @@
+"""The embedded store: one SQLite file (WAL, synchronous=FULL), same content as InfluxDB.
+
+FULL because the collector acknowledges a message only after its records are
+stored: an acknowledged record must survive a power cut.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from collector.store.base import (
+    ChainHead,
+    Link,
+    QuarantineItem,
+    StoreCounts,
+    StoredRecord,
+    StoredSeal,
+    StoreError,
+    WriteSet,
+)
+from mrv_core.timefmt import time_ms
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS seals (
+    site TEXT NOT NULL, gateway TEXT NOT NULL, seq INTEGER NOT NULL, hash TEXT NOT NULL,
+    data BLOB NOT NULL, signature BLOB NOT NULL, key_id TEXT NOT NULL, count INTEGER NOT NULL,
+    first_ms INTEGER NOT NULL, last_ms INTEGER NOT NULL,
+    PRIMARY KEY (gateway, seq));
+CREATE TABLE IF NOT EXISTS readings (
+    site TEXT NOT NULL, gateway TEXT NOT NULL, device TEXT NOT NULL, seq INTEGER NOT NULL,
+    time_ms INTEGER NOT NULL, hash TEXT NOT NULL, prev TEXT NOT NULL, data BLOB NOT NULL,
+    seal_seq INTEGER NOT NULL, leaf INTEGER NOT NULL,
+    PRIMARY KEY (gateway, device, seq));
+CREATE INDEX IF NOT EXISTS readings_by_time ON readings (gateway, device, time_ms, seq);
+CREATE INDEX IF NOT EXISTS readings_by_seal ON readings (gateway, seal_seq, leaf);
+CREATE TABLE IF NOT EXISTS quarantine (
+    id INTEGER PRIMARY KEY, received_ms INTEGER NOT NULL, topic TEXT NOT NULL,
+    gateway TEXT NOT NULL, reason TEXT NOT NULL, detail TEXT NOT NULL, payload BLOB NOT NULL);
+"""
+
+_RECORD_COLUMNS = "data, gateway, seal_seq, leaf"
+
+
+def _stored(row: tuple[bytes, str, int, int]) -> StoredRecord:
+    return StoredRecord(bytes(row[0]), row[1], row[2], row[3])
+
+
+class SqliteStore:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        try:
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(SCHEMA)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{path}: cannot open the SQLite store: {exc}") from None
+
+    def _one(self, sql: str, args: Sequence[object]) -> Any:
+        with self._lock:
+            return self._db.execute(sql, args).fetchone()
+
+    def _all(self, sql: str, args: Sequence[object]) -> list[Any]:
+        with self._lock:
+            return list(self._db.execute(sql, args).fetchall())
+
+    def head(self, gateway: str, device: str) -> ChainHead | None:
+        row = self._one(
+            "SELECT seq, hash FROM readings WHERE gateway = ? AND device = ? ORDER BY seq DESC LIMIT 1",
+            (gateway, device),
+        )
+        return None if row is None else ChainHead(int(row[0]), str(row[1]))
+
+    def links(self, gateway: str, device: str, seqs: Sequence[int]) -> dict[int, Link]:
+        if not seqs:
+            return {}
+        rows = self._all(
+            "SELECT seq, hash, prev FROM readings WHERE gateway = ? AND device = ? AND seq BETWEEN ? AND ?",
+            (gateway, device, min(seqs), max(seqs)),
+        )
+        wanted = set(seqs)
+        return {int(s): Link(str(h), str(p)) for s, h, p in rows if s in wanted}
+
+    def seal_hash(self, gateway: str, seq: int) -> str | None:
+        row = self._one("SELECT hash FROM seals WHERE gateway = ? AND seq = ?", (gateway, seq))
+        return None if row is None else str(row[0])
+
+    def write(self, items: WriteSet) -> None:
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO seals VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            s.site,
+                            s.gateway,
+                            s.seq,
+                            s.hash,
+                            s.data,
+                            s.signature,
+                            s.key,
+                            s.count,
+                            time_ms(s.first_time),
+                            time_ms(s.last_time),
+                        )
+                        for s in items.seals
+                    ],
+                )
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO readings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            r.site,
+                            r.gateway,
+                            r.device,
+                            r.seq,
+                            time_ms(r.time),
+                            r.hash,
+                            r.prev,
+                            r.data,
+                            seal.seq,
+                            leaf,
+                        )
+                        for r, seal, leaf in items.records
+                    ],
+                )
+                self._db.executemany(
+                    "INSERT INTO quarantine (received_ms, topic, gateway, reason, detail, payload) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    [
+                        (q.received_ms, q.topic, q.gateway, q.reason, q.detail, q.payload)
+                        for q in items.quarantine
+                    ],
+                )
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise StoreError(f"{self.path}: write failed: {exc}") from None
+
+    def records_between(self, gateway: str, device: str, start_ms: int, end_ms: int) -> list[StoredRecord]:
+        rows = self._all(
+            f"SELECT {_RECORD_COLUMNS} FROM readings WHERE gateway = ? AND device = ? "  # noqa: S608
+            "AND time_ms >= ? AND time_ms < ? ORDER BY time_ms, seq",
+            (gateway, device, start_ms, end_ms),
+        )
+        return [_stored(r) for r in rows]
+
+    def record_before(self, gateway: str, device: str, at_ms: int) -> StoredRecord | None:
+        row = self._one(
+            f"SELECT {_RECORD_COLUMNS} FROM readings WHERE gateway = ? AND device = ? "  # noqa: S608
+            "AND time_ms < ? ORDER BY time_ms DESC, seq DESC LIMIT 1",
+            (gateway, device, at_ms),
+        )
+        return None if row is None else _stored(row)
+
+    def record_at_or_after(self, gateway: str, device: str, at_ms: int) -> StoredRecord | None:
+        row = self._one(
+            f"SELECT {_RECORD_COLUMNS} FROM readings WHERE gateway = ? AND device = ? "  # noqa: S608
+            "AND time_ms >= ? ORDER BY time_ms, seq LIMIT 1",
+            (gateway, device, at_ms),
+        )
+        return None if row is None else _stored(row)
+
+    def stored_seqs(self, gateway: str, device: str, seq_from: int, seq_to: int) -> list[int]:
+        rows = self._all(
+            "SELECT seq FROM readings WHERE gateway = ? AND device = ? AND seq BETWEEN ? AND ? ORDER BY seq",
+            (gateway, device, seq_from, seq_to),
+        )
+        return [int(r[0]) for r in rows]
+
+    def devices(self) -> list[tuple[str, str, str]]:
+        rows = self._all("SELECT DISTINCT site, gateway, device FROM readings ORDER BY 1, 2, 3", ())
+        return [(str(a), str(b), str(c)) for a, b, c in rows]
+
+    def seal(self, gateway: str, seq: int) -> StoredSeal | None:
+        row = self._one("SELECT data, signature FROM seals WHERE gateway = ? AND seq = ?", (gateway, seq))
+        return None if row is None else StoredSeal(bytes(row[0]), bytes(row[1]))
+
+    def records_of_seal(self, gateway: str, seal_seq: int, first_ms: int, last_ms: int) -> list[StoredRecord]:
+        rows = self._all(
+            f"SELECT {_RECORD_COLUMNS} FROM readings WHERE gateway = ? AND seal_seq = ? "  # noqa: S608
+            "ORDER BY leaf",
+            (gateway, seal_seq),
+        )
+        return [_stored(r) for r in rows]
+
+    def quarantined(self, limit: int = 100) -> list[QuarantineItem]:
+        rows = self._all(
+            "SELECT received_ms, topic, gateway, reason, detail, payload FROM quarantine "
+            "ORDER BY id DESC LIMIT ?",
+            (limit,),
+        )
+        return [QuarantineItem(int(a), str(b), str(c), str(d), str(e), bytes(f)) for a, b, c, d, e, f in rows]
+
+    def counts(self) -> StoreCounts:
+        def count(sql: str) -> int:
+            row = self._one(sql, ())
+            return int(row[0]) if row else 0
+
+        return StoreCounts(
+            records=count("SELECT COUNT(*) FROM readings"),
+            seals=count("SELECT COUNT(*) FROM seals"),
+            quarantined=count("SELECT COUNT(*) FROM quarantine"),
+            devices=count("SELECT COUNT(*) FROM (SELECT DISTINCT gateway, device FROM readings)"),
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
