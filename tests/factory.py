@@ -1,0 +1,94 @@
+"""Build real signed records and seals in-process for tests (same core code as the agent)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from mrv_core.envelope import SealedBatch, build_envelope
+from mrv_core.record import GENESIS, Value, build_record, build_seal, parse_record
+from mrv_core.registers import encode_value, words_to_hex
+from mrv_core.signing import PublicKey, Signer
+from mrv_core.timefmt import format_time
+from mrv_core.verify import Keyring
+
+PROFILE_SHA = "ab" * 32
+SEED = bytes(range(32))
+
+
+def energy_value(kwh: Decimal | float) -> Value:
+    words = encode_value(Decimal(str(kwh)), "u32", "ABCD", Decimal("0.01"))
+    return Value(Decimal(str(kwh)).quantize(Decimal("0.01")), "kWh", words_to_hex(words))
+
+
+@dataclass
+class Gateway:
+    """A fake gateway that numbers, links, signs and seals records like the agent does."""
+
+    gateway: str = "gw-test"
+    site: str = "site-test"
+    signer: Signer = field(default_factory=lambda: Signer.from_seed(SEED))
+    heads: dict[str, tuple[int, str]] = field(default_factory=dict)
+    seal_head: tuple[int, str] = (0, GENESIS)
+    start: datetime = datetime(2026, 1, 1, tzinfo=UTC)
+
+    @property
+    def public_key(self) -> PublicKey:
+        return PublicKey(self.gateway, self.signer.public_key_raw)
+
+    def keyring(self) -> Keyring:
+        return Keyring.of([self.public_key])
+
+    def record(
+        self,
+        device: str,
+        minute: int,
+        kwh: Decimal | float,
+        quantity: str = "energy_active_export_total",
+        extra: dict[str, Value] | None = None,
+    ) -> bytes:
+        seq, prev = self.heads.get(device, (0, GENESIS))
+        data, digest = build_record(
+            site=self.site,
+            gateway=self.gateway,
+            device=device,
+            profile_id="test-profile",
+            profile_sha256=PROFILE_SHA,
+            seq=seq + 1,
+            prev=prev,
+            time=self.start + timedelta(minutes=minute),
+            clock="synced",
+            values={quantity: energy_value(kwh), **(extra or {})},
+        )
+        self.heads[device] = (seq + 1, digest)
+        return data
+
+    def seal(self, records: list[bytes]) -> SealedBatch:
+        times = sorted(parse_record(r).time for r in records)
+        seq, prev = self.seal_head
+        data, digest = build_seal(
+            site=self.site,
+            gateway=self.gateway,
+            key_id=self.signer.key_id,
+            seq=seq + 1,
+            prev=prev,
+            created=self.start,
+            record_hashes=[hashlib.sha256(r).hexdigest() for r in records],
+            first_time=times[0],
+            last_time=times[-1],
+        )
+        self.seal_head = (seq + 1, digest)
+        return SealedBatch(data, self.signer.sign(data), tuple(records))
+
+    def message(self, *batches: SealedBatch) -> bytes:
+        return build_envelope(self.gateway, list(batches))
+
+    @property
+    def topic(self) -> str:
+        return f"mrv/v1/{self.site}/{self.gateway}/records"
+
+
+def at(gw: Gateway, minute: int) -> str:
+    return format_time(gw.start + timedelta(minutes=minute))

@@ -1,0 +1,1 @@
+"""Real services for tests and benchmarks, started on free loopback ports in temp folders."""

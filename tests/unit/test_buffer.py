@@ -1,0 +1,127 @@
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from agent.buffer import Buffer, BufferError, open_stats
+from agent.clock import SystemClock
+from agent.service import make_sealer
+from mrv_core.record import GENESIS, build_record, parse_record, parse_seal
+from mrv_core.signing import PublicKey, Signer
+from mrv_core.verify import ChainChecker, Keyring, check_sealed_batch
+from tests.factory import energy_value
+
+SIGNER = Signer.from_seed(bytes(32))
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _append(buffer: Buffer, device: str, minute: int) -> int:
+    moment = T0 + timedelta(minutes=minute)
+
+    def build(seq: int, prev: str) -> tuple[bytes, str]:
+        return build_record(
+            site="s",
+            gateway="gw",
+            device=device,
+            profile_id="p",
+            profile_sha256="a" * 64,
+            seq=seq,
+            prev=prev,
+            time=moment,
+            clock="synced",
+            values={"energy_active_import_total": energy_value(minute)},
+        )
+
+    return buffer.append_reading(device, moment, build)
+
+
+def _sealer():  # type: ignore[no-untyped-def]
+    return make_sealer(SIGNER, SystemClock(), "s", "gw")
+
+
+def test_sequence_and_links_survive_reopen(tmp_path: Path) -> None:
+    buffer = Buffer(tmp_path / "b.sqlite", "gw")
+    assert [_append(buffer, "m1", i) for i in range(3)] == [1, 2, 3]
+    assert _append(buffer, "m2", 0) == 1
+    buffer.close()
+    buffer = Buffer(tmp_path / "b.sqlite", "gw")
+    assert _append(buffer, "m1", 3) == 4
+    buffer.seal_pending(_sealer(), 100)
+    ((_seal_id, batch),) = buffer.next_batches(0, 10**6)
+    chain = ChainChecker()
+    for data in batch.records:
+        chain.add_record(parse_record(data))
+    assert chain.findings == []
+    assert parse_record(batch.records[0]).prev == GENESIS
+    check = check_sealed_batch(
+        batch.seal, batch.signature, batch.records, Keyring.of([PublicKey("gw", SIGNER.public_key_raw)])
+    )
+    assert check.ok and len(check.records) == 5
+
+
+def test_seals_split_at_max_records_and_chain(tmp_path: Path) -> None:
+    buffer = Buffer(tmp_path / "b.sqlite", "gw")
+    for i in range(7):
+        _append(buffer, "m1", i)
+    assert buffer.seal_pending(_sealer(), 3) == 7
+    batches = buffer.next_batches(0, 10**9)
+    assert [len(b.records) for _, b in batches] == [3, 3, 1]
+    seals = [parse_seal(b.seal, b.signature) for _, b in batches]
+    assert [s.seq for s in seals] == [1, 2, 3]
+    assert seals[1].prev == seals[0].hash and seals[2].prev == seals[1].hash
+
+
+def test_delete_then_new_seal_is_not_skipped(tmp_path: Path) -> None:
+    """Regression: SQLite reuses a deleted highest rowid; the publisher's cursor must still see new seals."""
+    buffer = Buffer(tmp_path / "b.sqlite", "gw")
+    _append(buffer, "m1", 0)
+    buffer.seal_pending(_sealer(), 10)
+    ((first_id, _),) = buffer.next_batches(0, 10**6)
+    assert buffer.delete_seals([first_id]) == 1
+    _append(buffer, "m1", 1)
+    buffer.seal_pending(_sealer(), 10)
+    later = buffer.next_batches(first_id, 10**6)
+    assert len(later) == 1 and later[0][0] > first_id
+
+
+def test_message_size_bound_and_skip(tmp_path: Path) -> None:
+    buffer = Buffer(tmp_path / "b.sqlite", "gw")
+    for i in range(5):
+        _append(buffer, "m1", i)
+        buffer.seal_pending(_sealer(), 10)
+    one = buffer.next_batches(0, 1)  # smaller than any seal: still one batch
+    assert len(one) == 1
+    rest = buffer.next_batches(0, 10**6, skip=[one[0][0]])
+    assert [i for i, _ in rest] == [i for i, _ in buffer.next_batches(one[0][0], 10**6)]
+
+
+def test_counters_and_stats(tmp_path: Path) -> None:
+    buffer = Buffer(tmp_path / "b.sqlite", "gw")
+    for i in range(4):
+        _append(buffer, "m1", i)
+    buffer.count_error()
+    buffer.seal_pending(_sealer(), 2)
+    ids = [i for i, _ in buffer.next_batches(0, 10**6)]
+    buffer.delete_seals(ids[:1])
+    buffer.delete_seals(ids[:1])  # idempotent
+    stats = open_stats(tmp_path / "b.sqlite")
+    assert stats.counters["records_taken"] == 4 and stats.counters["read_errors"] == 1
+    assert stats.counters["records_delivered"] == 2 and stats.pending_records == 2
+    assert stats.chains["m1"][0] == 4
+
+
+def test_buffer_of_another_gateway_is_refused(tmp_path: Path) -> None:
+    Buffer(tmp_path / "b.sqlite", "gw").close()
+    with pytest.raises(BufferError, match="belongs to gateway 'gw'"):
+        Buffer(tmp_path / "b.sqlite", "gw2")
+
+
+def test_failed_build_leaves_no_trace(tmp_path: Path) -> None:
+    buffer = Buffer(tmp_path / "b.sqlite", "gw")
+
+    def broken(seq: int, prev: str) -> tuple[bytes, str]:
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        buffer.append_reading("m1", T0, broken)
+    assert _append(buffer, "m1", 0) == 1  # the failed attempt did not consume a seq

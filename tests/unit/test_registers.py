@@ -1,0 +1,81 @@
+import struct
+from decimal import Decimal
+
+import pytest
+
+from mrv_core.registers import (
+    BYTE_ORDERS,
+    DecodeError,
+    decode_words,
+    encode_value,
+    hex_to_words,
+    shortest_float_text,
+    words_to_hex,
+)
+
+ONE = Decimal(1)
+
+
+def test_orders_on_a_known_float() -> None:
+    # 12345.678 as IEEE float32 is 0x4640E6B6: bytes A=46 B=40 C=E6 D=B6.
+    cases = {
+        "ABCD": [0x4640, 0xE6B6],
+        "CDAB": [0xE6B6, 0x4640],
+        "BADC": [0x4046, 0xB6E6],
+        "DCBA": [0xB6E6, 0x4046],
+    }
+    for order, words in cases.items():
+        assert decode_words(words, "f32", order, ONE) == Decimal("12345.678")
+        assert encode_value(Decimal("12345.678"), "f32", order, ONE) == words
+
+
+@pytest.mark.parametrize(
+    "rtype,fmt", [("u16", ">H"), ("i16", ">h"), ("u32", ">I"), ("i32", ">i"), ("u64", ">Q"), ("i64", ">q")]
+)
+def test_integers_against_struct(rtype: str, fmt: str) -> None:
+    size = struct.calcsize(fmt)
+    for value in (0, 1, 2 ** (8 * size - 2) + 12345, -7 if fmt[1].islower() else 7):
+        packed = struct.pack(fmt, value)
+        words = [packed[i] << 8 | packed[i + 1] for i in range(0, size, 2)]
+        assert decode_words(words, rtype, "ABCD", ONE) == value
+        assert decode_words(list(reversed(words)), rtype, "CDAB", ONE) == value
+
+
+def test_scale_is_exact() -> None:
+    assert decode_words([0x0001, 0xE240], "u32", "ABCD", Decimal("0.01")) == Decimal("1234.56")
+    assert decode_words([0xFFFF], "i16", "ABCD", Decimal("0.1")) == Decimal("-0.1")
+
+
+def test_float32_resolution_is_kept_not_invented() -> None:
+    # At 10 million kWh a float32 step is 1 kWh: the decoded text must show the
+    # stored value, not a decimal the meter never held.
+    words = encode_value(Decimal("10000000.4"), "f32", "ABCD", ONE)
+    assert decode_words(words, "f32", "ABCD", ONE) == Decimal("10000000")
+    assert shortest_float_text(0.1, "f64") == "0.1"
+    assert shortest_float_text(struct.unpack(">f", struct.pack(">f", 0.1))[0], "f32") == "0.1"
+
+
+def test_nan_and_infinity_are_no_value() -> None:
+    assert decode_words([0x7FC0, 0x0000], "f32", "ABCD", ONE) is None
+    assert decode_words([0x7F80, 0x0000], "f32", "ABCD", ONE) is None
+
+
+@pytest.mark.parametrize("order", BYTE_ORDERS)
+@pytest.mark.parametrize("rtype", ["u16", "i32", "u64", "f32", "f64"])
+def test_round_trip(order: str, rtype: str) -> None:
+    value = {"f": Decimal("-321.5"), "i": Decimal("-321"), "u": Decimal("321")}[rtype[0]]
+    assert decode_words(encode_value(value, rtype, order, ONE), rtype, order, ONE) == value
+
+
+def test_errors() -> None:
+    with pytest.raises(DecodeError, match="needs 2"):
+        decode_words([1], "f32", "ABCD", ONE)
+    with pytest.raises(DecodeError, match="byte order"):
+        decode_words([1, 2], "f32", "ABDC", ONE)
+    with pytest.raises(DecodeError, match="outside"):
+        decode_words([70000], "u16", "ABCD", ONE)
+    with pytest.raises(DecodeError, match="does not fit"):
+        encode_value(70000, "u16", "ABCD", ONE)
+    assert hex_to_words(words_to_hex([1, 0xABCD])) == [1, 0xABCD]
+    with pytest.raises(DecodeError):
+        hex_to_words("abc")

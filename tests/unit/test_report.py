@@ -1,0 +1,147 @@
+"""The calculation on known numbers: boundaries, gaps, units, rounding."""
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from mrv_core.counters import CounterReading, counter_energy
+from mrv_core.methodologies import Emissions
+from mrv_core.report import FixedSpec, MemoryRecordSource, Period, PointSpec, ProjectSpec, compute_report
+from tests.factory import Gateway
+
+UTC_DAY = Period(date(2026, 1, 2), date(2026, 1, 2), "UTC")
+
+
+def _project(points: tuple[PointSpec, ...], ef: str = "0.8", unit: str = "tCO2/MWh") -> ProjectSpec:
+    return ProjectSpec(
+        "P", "p", "UTC", "pv-grid", "1", "ref", points, {"EF_grid": FixedSpec(Decimal(ef), unit, "doc")}
+    )
+
+
+EG = PointSpec(1, "EG", "gw-test", "m1", "energy_active_export_total")
+
+
+def _day_of_readings(
+    gw: Gateway,
+    skip: set[int] = frozenset(),
+    device: str = "m1",  # type: ignore[assignment]
+    kwh_per_hour: int = 1000,
+) -> list[bytes]:
+    """Hourly readings from 2026-01-01 20:00 to 2026-01-03 04:00 (UTC), counter rising 1 MWh/h."""
+    records = []
+    for hour in range(20, 24 + 24 + 5):
+        data = gw.record(device, hour * 60, 5000 + hour * kwh_per_hour)
+        if hour not in skip:
+            records.append(data)
+    return records
+
+
+def test_re_parameter_uses_readings_inside_the_period() -> None:
+    gw = Gateway()
+    report = compute_report(_project((EG,)), UTC_DAY, MemoryRecordSource(_day_of_readings(gw)))
+    point = report["monitored"]["EG"]["points"][0]
+    # inside: 00:00 (hour 24) .. 23:00 (hour 47): 23 hours of 1 MWh
+    assert (
+        point["start"]["time"] == "2026-01-02T00:00:00.000Z"
+        and point["end"]["time"] == "2026-01-02T23:00:00.000Z"
+    )
+    assert report["monitored"]["EG"]["value"] == "23"
+    assert report["reference_emissions_tco2"] == "18.4"
+    assert report["emission_reductions_unrounded_tco2"] == "18.4"
+    assert report["emission_reductions_tco2"] == 18
+    assert report["findings"] == []
+
+
+def test_pe_parameter_uses_readings_covering_the_period() -> None:
+    gw = Gateway()
+    aux = PointSpec(2, "EG_AUX", "gw-test", "aux", "energy_active_export_total")
+    records = _day_of_readings(gw) + _day_of_readings(gw, device="aux", kwh_per_hour=10)
+    report = compute_report(_project((EG, aux)), UTC_DAY, MemoryRecordSource(records))
+    point = report["monitored"]["EG_AUX"]["points"][0]
+    # covering: 23:00 the day before (hour 23) .. 00:00 the day after (hour 48): 25 hours of 10 kWh
+    assert (
+        point["start"]["time"] == "2026-01-01T23:00:00.000Z"
+        and point["end"]["time"] == "2026-01-03T00:00:00.000Z"
+    )
+    assert report["monitored"]["EG_AUX"]["value"] == "0.25"
+    assert report["project_emissions_tco2"] == "0.2"
+    assert report["emission_reductions_unrounded_tco2"] == "18.2"
+    assert report["emission_reductions_tco2"] == 18
+
+
+def test_gap_in_re_counts_as_zero_and_is_reported() -> None:
+    gw = Gateway()
+    records = _day_of_readings(gw, skip={30, 31})  # 06:00 and 07:00 missing
+    report = compute_report(_project((EG,)), UTC_DAY, MemoryRecordSource(records))
+    point = report["monitored"]["EG"]["points"][0]
+    assert point["missing_records"] == 2
+    assert point["gaps"] == [
+        {
+            "rule": "gap_excluded",
+            "detail": "2 record(s) missing; the increase across the gap counts as zero",
+            "effect": "-3",
+            "unit": "MWh",
+            "seq_from": 11,
+            "seq_to": 12,  # hour 20 is seq 1
+            "time_from": "2026-01-02T05:00:00.000Z",
+            "time_to": "2026-01-02T08:00:00.000Z",
+        }
+    ]
+    assert report["monitored"]["EG"]["value"] == "20"
+    assert report["completeness"]["missing_records"] == 2
+
+
+def test_emission_factor_units_are_converted() -> None:
+    gw = Gateway()
+    report = compute_report(
+        _project((EG,), ef="0.0008", unit="tCO2/kWh"), UTC_DAY, MemoryRecordSource(_day_of_readings(gw))
+    )
+    assert report["fixed"]["EF_grid"] == {
+        "symbol": "EF_grid",
+        "value": "0.8",
+        "unit": "tCO2/MWh",
+        "source": "doc",
+    }
+    assert report["emission_reductions_tco2"] == 18
+
+
+def test_no_data_gives_zero_and_a_finding() -> None:
+    report = compute_report(_project((EG,)), UTC_DAY, MemoryRecordSource([]))
+    assert report["emission_reductions_tco2"] == 0
+    assert [f["kind"] for f in report["findings"]] == ["insufficient_readings"]
+    assert report["completeness"]["points_with_data"] == 0
+
+
+def test_local_dates_follow_the_site_time_zone() -> None:
+    gw = Gateway()
+    period = Period(date(2026, 1, 2), date(2026, 1, 2), "Asia/Ulaanbaatar")  # UTC+8
+    project = ProjectSpec(
+        "P",
+        "p",
+        "Asia/Ulaanbaatar",
+        "pv-grid",
+        "1",
+        "r",
+        (EG,),
+        {"EF_grid": FixedSpec(Decimal("1"), "tCO2/MWh", "doc")},
+    )
+    report = compute_report(project, period, MemoryRecordSource(_day_of_readings(gw)))
+    assert report["period"]["start_utc"] == "2026-01-01T16:00:00.000Z"
+    # readings exist from 20:00 UTC: 20:00 .. 15:00 next day = 19 hours
+    assert report["monitored"]["EG"]["value"] == "19"
+
+
+def test_counter_decrease_is_not_subtracted() -> None:
+    readings = [
+        CounterReading(f"2026-01-01T0{i}:00:00.000Z", i + 1, Decimal(v), "kWh", "h")
+        for i, v in enumerate(["100", "150", "20", "70"])
+    ]
+    energy = counter_energy(readings, "kWh", "RE")
+    assert energy.value == Decimal(100)
+    assert [a.rule for a in energy.adjustments] == ["counter_decrease"]
+
+
+@pytest.mark.parametrize("re,pe,expected", [("10.999", "0", 10), ("5", "5.0001", -1), ("0.3742", "0", 0)])
+def test_rounding_is_down_after_subtraction(re: str, pe: str, expected: int) -> None:
+    assert Emissions(Decimal(re), Decimal(pe)).reductions_tco2 == expected

@@ -1,0 +1,111 @@
+import json
+
+from mrv_core.record import parse_record
+from mrv_core.signing import PublicKey, Signer
+from mrv_core.verify import (
+    BAD_SIGNATURE,
+    DUPLICATE,
+    HASH_LINK_BROKEN,
+    KEY_GATEWAY_MISMATCH,
+    OUT_OF_ORDER,
+    RECORD_ALTERED,
+    RECORD_MISSING,
+    SEQUENCE_GAP,
+    UNKNOWN_KEY,
+    ChainChecker,
+    Keyring,
+    check_sealed_batch,
+)
+from tests.factory import Gateway
+
+
+def _batch(gw: Gateway, n: int = 3):  # type: ignore[no-untyped-def]
+    return gw.seal([gw.record("m1", i, 100 + i) for i in range(n)])
+
+
+def test_good_batch() -> None:
+    gw = Gateway()
+    batch = _batch(gw)
+    check = check_sealed_batch(batch.seal, batch.signature, batch.records, gw.keyring())
+    assert check.ok and len(check.records) == 3 and check.seal is not None and check.seal.count == 3
+
+
+def test_each_damage_has_its_name() -> None:
+    gw = Gateway()
+    batch = _batch(gw)
+    keyring = gw.keyring()
+    flipped = bytearray(batch.records[1])
+    flipped[flipped.index(b'"value":"') + 10] ^= 0x01
+    cases = {
+        RECORD_ALTERED: (
+            batch.seal,
+            batch.signature,
+            (batch.records[0], bytes(flipped), batch.records[2]),
+            keyring,
+        ),
+        RECORD_MISSING: (batch.seal, batch.signature, batch.records[:2], keyring),
+        BAD_SIGNATURE: (batch.seal, bytes(64), batch.records, keyring),
+        UNKNOWN_KEY: (batch.seal, batch.signature, batch.records, Keyring.of([])),
+        KEY_GATEWAY_MISMATCH: (
+            batch.seal,
+            batch.signature,
+            batch.records,
+            Keyring.of([PublicKey("someone-else", gw.signer.public_key_raw)]),
+        ),
+    }
+    for kind, (seal, sig, records, ring) in cases.items():
+        check = check_sealed_batch(seal, sig, list(records), ring)
+        assert [f.kind for f in check.findings][:1] == [kind], kind
+
+
+def test_record_of_another_gateway_in_a_seal_is_foreign() -> None:
+    gw = Gateway()
+    other = Gateway(gateway="gw-other", signer=Signer.generate())
+    stray = other.record("m1", 0, 1)
+    batch = gw.seal([gw.record("m1", 0, 1), stray])
+    check = check_sealed_batch(batch.seal, batch.signature, list(batch.records), gw.keyring())
+    assert [f.kind for f in check.findings] == ["record_foreign"]
+
+
+def test_topic_gateway_must_match() -> None:
+    gw = Gateway()
+    batch = _batch(gw)
+    check = check_sealed_batch(
+        batch.seal, batch.signature, batch.records, gw.keyring(), expected_gateway="gw-x"
+    )
+    assert check.findings[0].kind == KEY_GATEWAY_MISMATCH
+
+
+def test_chain_checker() -> None:
+    gw = Gateway()
+    records = [parse_record(gw.record("m1", i, i)) for i in range(6)]
+    clean = ChainChecker()
+    for r in records:
+        clean.add_record(r)
+    assert clean.findings == []
+
+    gapped = ChainChecker()
+    for r in records[:2] + records[3:]:
+        gapped.add_record(r)
+    assert [(f.kind, f.seq_from, f.seq_to) for f in gapped.findings] == [(SEQUENCE_GAP, 3, 3)]
+
+    swapped = ChainChecker()
+    for r in [records[0], records[2], records[1], records[3]]:
+        swapped.add_record(r)
+    kinds = [f.kind for f in swapped.findings]
+    assert OUT_OF_ORDER in kinds
+
+    doubled = ChainChecker()
+    for r in [records[0], records[1], records[1], records[2]]:
+        doubled.add_record(r)
+    assert [f.kind for f in doubled.findings] == [DUPLICATE]
+
+    forged_body = json.loads(records[3].data)
+    forged_body["prev"] = "f" * 64
+    from mrv_core.canonical import canonical_bytes
+
+    forged = parse_record(canonical_bytes(forged_body))
+    broken = ChainChecker()
+    for r in [*records[:3], forged]:
+        broken.add_record(r)
+    assert [f.kind for f in broken.findings] == [HASH_LINK_BROKEN]
