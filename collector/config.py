@@ -30,6 +30,9 @@ class MqttSection(_Strict):
         default=100, ge=1, le=65535, description="unacknowledged messages the broker may send (MQTT 5)"
     )
     max_messages_per_write: int = Field(default=50, ge=1, le=10_000)
+    max_bytes_per_write: int = Field(
+        default=16 * 1024 * 1024, ge=1, description="stop adding messages to one store write beyond this size"
+    )
 
 
 class SqliteStoreSection(_Strict):
@@ -45,6 +48,7 @@ class InfluxStoreSection(_Strict):
     database: str = Field(default="", description="InfluxQL database; defaults to the bucket")
     token: str = ""
     timeout_s: float = Field(default=30, gt=0)
+    points_per_write: int = Field(default=5000, ge=1, le=100_000, description="points per HTTP write request")
 
 
 StoreSection = Annotated[SqliteStoreSection | InfluxStoreSection, Field(discriminator="type")]

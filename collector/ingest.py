@@ -120,11 +120,14 @@ class MqttIngest:
         except queue.Empty:
             return []
         group = [first]
-        while len(group) < self.config.max_messages_per_write:
+        budget = self.config.max_bytes_per_write - len(first.payload)
+        while len(group) < self.config.max_messages_per_write and budget > 0:
             try:
-                group.append(self._messages.get_nowait())
+                message = self._messages.get_nowait()
             except queue.Empty:
                 break
+            group.append(message)
+            budget -= len(message.payload)
         return group
 
     def _run(self) -> None:

@@ -17,14 +17,16 @@ on InfluxDB 1.8+, 2.x and 3.x; see docs/storage.md):
   64 KB string limit of InfluxDB 1.x.
 
 Writes are synchronous (the batching writer has lost data without raising:
-influxdata/influxdb-client-python#504) and idempotent: a redelivered message
-rewrites identical points. The bucket needs infinite retention (evidence is
+influxdata/influxdb-client-python#504), in requests of at most
+``points_per_write`` points, and idempotent: a redelivered message rewrites
+identical points. The bucket needs infinite retention (evidence is
 kept for the crediting period and beyond, and index points sit near 1970).
 """
 
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import urllib.error
 import urllib.parse
@@ -68,7 +70,15 @@ def _quote(value: str) -> str:
 
 class InfluxStore:
     def __init__(
-        self, url: str, *, org: str, bucket: str, token: str = "", database: str = "", timeout_s: float = 30.0
+        self,
+        url: str,
+        *,
+        org: str,
+        bucket: str,
+        token: str = "",
+        database: str = "",
+        timeout_s: float = 30.0,
+        points_per_write: int = 5000,
     ) -> None:
         self.url = url.rstrip("/")
         self.org = org
@@ -76,6 +86,7 @@ class InfluxStore:
         self.database = database or bucket.split("/", maxsplit=1)[0]
         self.token = token
         self.timeout_s = timeout_s
+        self.points_per_write = points_per_write
         self._client = InfluxDBClient(
             url=self.url, token=token or "none", org=org, timeout=int(timeout_s * 1000)
         )
@@ -96,13 +107,16 @@ class InfluxStore:
             raise StoreError(
                 f"{self.url}: InfluxQL query failed ({exc.code}): {exc.read()[:300]!r}"
             ) from None
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            raise StoreError(f"{self.url}: InfluxQL query failed: {exc}") from None
+        except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
+            raise StoreError(f"{self.url}: InfluxQL query failed: {type(exc).__name__}: {exc}") from None
         if "error" in body:
             raise StoreError(f"{self.url}: InfluxQL error: {body['error']}")
         result = body.get("results", [{}])[0]
         if "error" in result:
             raise StoreError(f"{self.url}: InfluxQL error: {result['error']} (query: {q})")
+        if result.get("partial") or any(series.get("partial") for series in result.get("series", [])):
+            # A row limit cut the answer: evidence is never read incompletely.
+            raise StoreError(f"{self.url}: InfluxQL answer was truncated (max-row-limit?) for: {q}")
         series: list[dict[str, Any]] = result.get("series", [])
         return series
 
@@ -185,13 +199,20 @@ class InfluxStore:
             )
         for item in items.quarantine:
             points.extend(self._quarantine_points(item))
-        if not points:
-            return
-        try:
-            # every point carries its own precision (ns), which the client honours
-            self._write.write(bucket=self.bucket, org=self.org, record=points)
-        except (InfluxDBError, ApiException, HTTPError, OSError, ValueError) as exc:
-            raise StoreError(f"{self.url}: write of {len(points)} points failed: {exc}") from None
+        # Bounded requests: InfluxDB refuses large bodies (25 MB by default in 1.x) by
+        # closing the connection, and an unbounded write would fail on every retry.
+        # A failure after some chunks is safe: points are idempotent and the caller
+        # retries the whole write before acknowledging anything.
+        for start in range(0, len(points), self.points_per_write):
+            chunk = points[start : start + self.points_per_write]
+            try:
+                # every point carries its own precision (ns), which the client honours
+                self._write.write(bucket=self.bucket, org=self.org, record=chunk)
+            except (InfluxDBError, ApiException, HTTPError, OSError, ValueError) as exc:
+                raise StoreError(
+                    f"{self.url}: write of points {start}..{start + len(chunk) - 1} "
+                    f"of {len(points)} failed: {exc}"
+                ) from None
 
     def _quarantine_points(self, item: QuarantineItem) -> list[Point]:
         self._quarantine_counter = (self._quarantine_counter + 1) % 1000

@@ -35,7 +35,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     else:
         influxdb: InfluxDB = request.getfixturevalue("influxdb")
         database: str = request.getfixturevalue("influx_database")
-        s = InfluxStore(influxdb.url, org="mrv", bucket=database)
+        s = InfluxStore(influxdb.url, org="mrv", bucket=database, points_per_write=7)  # many requests
     yield s
     s.close()
 
