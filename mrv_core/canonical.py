@@ -69,13 +69,33 @@ def _no_floats(text: str) -> Any:
     raise CanonicalError(f"float {text} is not allowed")
 
 
+def _safe_int(text: str) -> int:
+    value = int(text)
+    if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+        raise CanonicalError(f"integer {text} is outside +/-(2**53-1)")
+    return value
+
+
+def _no_constants(text: str) -> Any:
+    raise CanonicalError(f"{text} is not JSON")
+
+
 def parse_canonical(data: bytes) -> Any:
     """Parse bytes that must already be canonical; raise :class:`CanonicalError` otherwise."""
     try:
-        value = json.loads(data.decode("ascii"), object_pairs_hook=_no_duplicates, parse_float=_no_floats)
+        value = json.loads(
+            data.decode("ascii"),
+            object_pairs_hook=_no_duplicates,
+            parse_float=_no_floats,
+            parse_int=_safe_int,
+            parse_constant=_no_constants,
+        )
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CanonicalError(f"not canonical JSON: {exc}") from exc
-    if canonical_bytes(value) != data:
+    # The hooks refused floats, NaN, duplicate keys and unsafe integers already, so the
+    # value is re-encoded directly (without canonical_bytes' type walk) to compare.
+    encoded = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    if encoded.encode("ascii") != data:
         raise CanonicalError("not in canonical form (key order, whitespace or escaping differs)")
     return value
 

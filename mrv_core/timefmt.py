@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+_PATTERN = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\.(\d{3})Z$")
 
 
 def format_time(moment: datetime) -> str:
@@ -16,9 +16,12 @@ def format_time(moment: datetime) -> str:
 
 
 def parse_time(text: str) -> datetime:
-    if not _PATTERN.match(text):
+    match = _PATTERN.match(text)
+    if match is None:
         raise ValueError(f"timestamp {text!r} is not YYYY-MM-DDTHH:MM:SS.mmmZ")
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    year, month, day, hour, minute, second, milli = (int(part) for part in match.groups())
+    # datetime() validates the ranges (month 13, second 61...) and raises ValueError.
+    return datetime(year, month, day, hour, minute, second, milli * 1000, tzinfo=UTC)
 
 
 def time_ms(text: str) -> int:

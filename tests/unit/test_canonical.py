@@ -23,6 +23,8 @@ def test_refuses_what_has_no_single_encoding(value: object) -> None:
         b'{"a":"\\u00E9"}',  # upper-case escape
         '{"a":"é"}'.encode(),  # raw non-ASCII
         b"[1,2",
+        b'{"a":9007199254740993}',  # beyond 2**53 - 1
+        b'{"a":NaN}',
     ],
 )
 def test_parse_rejects_non_canonical(data: bytes) -> None:
@@ -34,3 +36,19 @@ def test_parse_rejects_non_canonical(data: bytes) -> None:
 def test_parse_round_trip() -> None:
     data = canonical_bytes({"z": [1, {"y": "x"}], "a": -5})
     assert canonical_bytes(parse_canonical(data)) == data
+
+
+def test_timestamps_are_strict() -> None:
+    from mrv_core.timefmt import format_time, parse_time, time_ms
+
+    moment = parse_time("2026-02-28T23:59:59.123Z")
+    assert format_time(moment) == "2026-02-28T23:59:59.123Z"
+    assert time_ms("1970-01-01T00:00:01.500Z") == 1500
+    for bad in (
+        "2026-02-30T00:00:00.000Z",
+        "2026-01-01T00:00:00Z",
+        "2026-01-01 00:00:00.000Z",
+        "2026-01-01T24:00:00.000Z",
+    ):
+        with pytest.raises(ValueError):
+            parse_time(bad)
