@@ -1,0 +1,42 @@
+# Two commands on a fresh Debian 12 (root, Python 3.11, make, apt): `make demo`, `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+DEPS   := scripts/install-system-deps.sh
+SOURCES := mrv_core agent collector tests bench scripts
+
+.PHONY: demo test lint typecheck unit bench system-test-deps clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+# Debian packages the tests start their own instances of (free loopback ports, temp folders).
+system-test-deps:
+	@$(DEPS) mosquitto:mosquitto influxdb:influxd
+
+demo: $(STAMP)
+	@$(DEPS) --optional mosquitto:mosquitto || { echo "demo: no Mosquitto here; using the embedded amqtt broker"; \
+	  $(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[demo]'; }
+	$(BIN)/python -m scripts.demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check $(SOURCES)
+	$(BIN)/ruff format --check $(SOURCES)
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+test: $(STAMP) system-test-deps lint typecheck
+	$(BIN)/pytest
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit
+
+bench: $(STAMP) system-test-deps
+	$(BIN)/python -m bench.e2e
+
+clean:
+	rm -rf $(VENV) .demo .bench .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,356 @@
+"""End-to-end benchmark: simulated meters -> agent -> Mosquitto -> collector -> store.
+
+Two phases per store (SQLite, InfluxDB), each with real processes:
+
+- live: the agent polls N simulated meters as fast as configured; records/s,
+  CPU seconds per 1,000 records for agent and collector, agent resident memory.
+- backlog: the agent's disk buffer is pre-filled with a backlog of signed
+  records (as after an outage), then agent and collector drain it; records/s
+  through the whole pipeline, CPU per 1,000 records, agent resident memory.
+
+Run with `make bench`. Figures go to docs/BENCHMARKS.md by hand, with the date
+and the machine; compare ratios within one run, this machine is noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from agent.buffer import Buffer, open_stats
+from agent.clock import SystemClock
+from agent.keys import load_signer
+from agent.service import make_sealer
+from mrv_core.keyring import keyring_json
+from mrv_core.profile_schema import load_profile
+from mrv_core.record import Value, build_record
+from mrv_core.registers import encode_value, words_to_hex
+from mrv_core.signing import b64
+from tests.harness.influxdb import start_influxdb
+from tests.harness.mosquitto import start_mosquitto
+from tests.harness.procs import Proc, free_port, port_open, wait_for
+
+ROOT = Path(__file__).resolve().parents[1]
+PROFILE = ROOT / "firmware_profiles/eastron/sdm630-modbus-v2.yaml"
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cli(tool: str, *args: str) -> list[str]:
+    module = {"agent": "agent.cli", "collector": "collector.cli"}[tool]
+    return [sys.executable, "-m", module, *args]
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+@dataclass
+class Result:
+    store: str
+    phase: str
+    records: int
+    seconds: float
+    agent_cpu_s: float
+    collector_cpu_s: float
+    agent_rss_mb: float
+
+    @property
+    def rate(self) -> float:
+        return self.records / self.seconds
+
+    def row(self) -> str:
+        per_k = 1000 / max(self.records, 1)
+        return (
+            f"| {self.store} | {self.phase} | {self.records:,} | {self.rate:,.0f} | "
+            f"{self.agent_cpu_s * per_k:.3f} | {self.collector_cpu_s * per_k:.3f} | {self.agent_rss_mb:.0f} |"
+        )
+
+
+def stored(collector_config: Path) -> int:
+    done = subprocess.run(
+        cli("collector", "status", "--json", "--config", str(collector_config)),
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"mrv-collector status failed: {done.stderr[-2000:]}")
+    return int(json.loads(done.stdout)["records"])
+
+
+def agent_config(
+    folder: Path, broker_port: int, sim_ports: list[int], devices_per_port: int, poll_s: float, seal_s: float
+) -> Path:
+    path = folder / "agent.yaml"
+    path.write_text(
+        json.dumps(
+            {
+                "gateway": {"id": "gw-bench", "site": "bench", "key_file": "gateway.key"},
+                "profiles_dir": str(ROOT / "firmware_profiles"),
+                "buffer": {"path": "buffer.sqlite"},
+                "seal": {"interval_s": seal_s, "max_records": 1000},
+                "mqtt": {
+                    "host": "127.0.0.1",
+                    "port": broker_port,
+                    "client_id": f"bench-agent-{folder.name}",
+                    "max_inflight": 20,
+                },
+                "devices": [
+                    {
+                        "id": f"m{p}-{u}",
+                        "profile": "eastron-sdm630-v2",
+                        "unit_id": u,
+                        "poll_interval_s": poll_s,
+                        "transport": {"host": "127.0.0.1", "port": port, "timeout_s": 2},
+                    }
+                    for p, port in enumerate(sim_ports)
+                    for u in range(1, devices_per_port + 1)
+                ],
+            }
+        )
+    )
+    subprocess.run(cli("agent", "key", "init", "--config", str(path)), check=True, capture_output=True)
+    return path
+
+
+def collector_config(folder: Path, broker_port: int, store: dict[str, Any], keyring: Path) -> Path:
+    path = folder / "collector.yaml"
+    path.write_text(
+        json.dumps(
+            {
+                "mqtt": {
+                    "host": "127.0.0.1",
+                    "port": broker_port,
+                    "client_id": f"bench-collector-{folder.name}",
+                    "receive_maximum": 200,
+                    "max_messages_per_write": 50,
+                },
+                "store": store,
+                "keyring": str(keyring),
+                "profiles_dir": str(ROOT / "firmware_profiles"),
+            }
+        )
+    )
+    return path
+
+
+def write_keyring(folder: Path) -> Path:
+    signer = load_signer(folder / "gateway.key")
+    keyring = folder / "keys.json"
+    keyring.write_text(
+        keyring_json(
+            [
+                {
+                    "gateway": "gw-bench",
+                    "site": "bench",
+                    "key_id": signer.key_id,
+                    "public_key": b64(signer.public_key_raw),
+                }
+            ]
+        )
+    )
+    return keyring
+
+
+def prefill(folder: Path, records: int, devices: int) -> None:
+    """A backlog of signed, sealed records in the agent's buffer, made by the agent's own code."""
+    profile = load_profile(PROFILE)
+    signer = load_signer(folder / "gateway.key")
+    buffer = Buffer(folder / "buffer.sqlite", "gw-bench")
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    for i in range(records):
+        device = f"m0-{i % devices + 1}"
+        moment = start + timedelta(seconds=10 * (i // devices))
+        values = {}
+        for spec in profile.registers:
+            raw = words_to_hex(encode_value(i * 0.5, spec.type, spec.order, spec.scale))
+            values[spec.quantity] = Value(spec.decode_hex(raw), spec.unit, raw)
+
+        def build(
+            seq: int,
+            prev: str,
+            device: str = device,
+            moment: datetime = moment,
+            values: dict[str, Value] = values,
+        ) -> tuple[bytes, str]:
+            return build_record(
+                site="bench",
+                gateway="gw-bench",
+                device=device,
+                profile_id=profile.id,
+                profile_sha256=profile.sha256,
+                seq=seq,
+                prev=prev,
+                time=moment,
+                clock="synced",
+                values=values,
+            )
+
+        buffer.append_reading(device, moment, build)
+        if i % 1000 == 999:
+            buffer.seal_pending(make_sealer(signer, SystemClock(), "bench", "gw-bench"), 1000)
+    buffer.seal_pending(make_sealer(signer, SystemClock(), "bench", "gw-bench"), 1000)
+    buffer.close()
+
+
+def run_live(
+    folder: Path, broker_port: int, store: dict[str, Any], seconds: float, devices: int, poll_s: float
+) -> Result:
+    sim_ports = [free_port(), free_port()]
+    per_port = devices // 2
+    sims = [
+        Proc(
+            cli(
+                "agent",
+                "simulate",
+                "--profile",
+                str(PROFILE),
+                "--port",
+                str(p),
+                *[a for u in range(1, per_port + 1) for a in ("--meter", f"{u}:50")],
+            ),
+            folder / f"sim{p}.log",
+        )
+        for p in sim_ports
+    ]
+    for p in sim_ports:
+        wait_for(lambda p=p: port_open(p), 20, "simulator")
+    agent_cfg = agent_config(folder, broker_port, sim_ports, per_port, poll_s, seal_s=1)
+    keyring = write_keyring(folder)
+    coll_cfg = collector_config(folder, broker_port, store, keyring)
+    collector = Proc(cli("collector", "run", "--config", str(coll_cfg)), folder / "collector.log")
+    agent = Proc(cli("agent", "run", "--config", str(agent_cfg)), folder / "agent.log")
+    try:
+        time.sleep(2)  # warm-up: imports, connections
+        base = stored(coll_cfg)
+        a0, c0, t0 = cpu_seconds(agent.pid), cpu_seconds(collector.pid), time.monotonic()
+        peak = 0.0
+        while time.monotonic() - t0 < seconds:
+            time.sleep(0.5)
+            peak = max(peak, rss_mb(agent.pid))
+        done = stored(coll_cfg) - base
+        elapsed = time.monotonic() - t0
+        result = Result(
+            store["type"],
+            "live",
+            done,
+            elapsed,
+            cpu_seconds(agent.pid) - a0,
+            cpu_seconds(collector.pid) - c0,
+            peak,
+        )
+    finally:
+        agent.stop()
+        collector.stop()
+        for sim in sims:
+            sim.stop()
+    return result
+
+
+def run_backlog(folder: Path, broker_port: int, store: dict[str, Any], records: int) -> Result:
+    sim_port = free_port()  # nothing listens: the agent only drains its backlog
+    agent_cfg = agent_config(folder, broker_port, [sim_port], 10, poll_s=3600, seal_s=3600)
+    keyring = write_keyring(folder)
+    prefill(folder, records, 10)
+    coll_cfg = collector_config(folder, broker_port, store, keyring)
+    collector = Proc(cli("collector", "run", "--config", str(coll_cfg)), folder / "collector.log")
+    time.sleep(1.5)
+    c0 = cpu_seconds(collector.pid)
+    t0 = time.monotonic()
+    agent = Proc(cli("agent", "run", "--config", str(agent_cfg)), folder / "agent.log")
+    peak = 0.0
+    try:
+        while True:
+            peak = max(peak, rss_mb(agent.pid))
+            agent_cpu = cpu_seconds(agent.pid)
+            if open_stats(folder / "buffer.sqlite").pending_records == 0 and stored(coll_cfg) >= records:
+                break
+            if time.monotonic() - t0 > 600:
+                raise TimeoutError("backlog did not drain in 10 minutes")
+            time.sleep(0.2)
+        elapsed = time.monotonic() - t0
+        result = Result(
+            store["type"], "backlog", records, elapsed, agent_cpu, cpu_seconds(collector.pid) - c0, peak
+        )
+    finally:
+        agent.stop()
+        collector.stop()
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--live-seconds", type=float, default=20)
+    parser.add_argument("--devices", type=int, default=20)
+    parser.add_argument("--poll-s", type=float, default=0.1, help="poll interval per device (real seconds)")
+    parser.add_argument("--backlog", type=int, default=30_000)
+    parser.add_argument("--stores", default="sqlite,influxdb")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="mrv-bench-"))
+    broker = start_mosquitto(work / "mosquitto")
+    influx = start_influxdb(work / "influxdb") if "influxdb" in args.stores else None
+    results = []
+    try:
+        for name in args.stores.split(","):
+            for phase in ("live", "backlog"):
+                folder = work / f"{name}-{phase}"
+                folder.mkdir()
+                if name == "influxdb":
+                    assert influx is not None
+                    influx.create_database(f"bench_{phase}")
+                    store: dict[str, Any] = {
+                        "type": "influxdb",
+                        "url": influx.url,
+                        "bucket": f"bench_{phase}",
+                    }
+                else:
+                    store = {"type": "sqlite", "path": str(folder / "collector.sqlite")}
+                if phase == "live":
+                    result = run_live(
+                        folder, broker.port, store, args.live_seconds, args.devices, args.poll_s
+                    )
+                else:
+                    result = run_backlog(folder, broker.port, store, args.backlog)
+                results.append(result)
+                print(result.row(), flush=True)
+    finally:
+        broker.stop()
+        if influx is not None:
+            influx.stop()
+    header = (
+        "| store | phase | records | records/s | agent CPU s / 1k | collector CPU s / 1k | agent RSS MB |\n"
+        "|---|---|---|---|---|---|---|"
+    )
+    print(
+        f"\n{datetime.now(UTC):%Y-%m-%d} on {platform.node()} ({os.cpu_count()} cores, Python "
+        f"{platform.python_version()})\n{header}"
+    )
+    for result in results:
+        print(result.row())
+    out = ROOT / ".bench"
+    out.mkdir(exist_ok=True)
+    (out / f"e2e-{datetime.now(UTC):%Y%m%dT%H%M%S}.json").write_text(
+        json.dumps([asdict(r) | {"rate": r.rate} for r in results], indent=2)
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
