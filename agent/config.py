@@ -6,9 +6,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from mrv_core.config_errors import ConfigError, format_validation_error, read_yaml_file
+from mrv_core.config_errors import load_document
 
 ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
@@ -113,11 +113,4 @@ class AgentConfig(_Strict):
 
 
 def load_agent_config(path: Path) -> AgentConfig:
-    data = read_yaml_file(path)
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the configuration is a mapping of keys")
-    try:
-        config = AgentConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(str(path), exc)) from None
-    return config.resolved(path.parent.resolve())
+    return load_document(path, AgentConfig, "the configuration").resolved(path.parent.resolve())

@@ -31,23 +31,18 @@ from agent.buffer import Buffer, open_stats
 from agent.clock import SystemClock
 from agent.keys import load_signer
 from agent.service import make_sealer
-from mrv_core.keyring import keyring_json
 from mrv_core.profile_schema import load_profile
 from mrv_core.record import Value, build_record
 from mrv_core.registers import encode_value, words_to_hex
-from mrv_core.signing import b64
 from tests.harness.influxdb import start_influxdb
 from tests.harness.mosquitto import start_mosquitto
 from tests.harness.procs import Proc, free_port, port_open, wait_for
+from tests.harness.programs import command as cli
+from tests.harness.programs import init_gateway
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILE = ROOT / "firmware_profiles/eastron/sdm630-modbus-v2.yaml"
 TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cli(tool: str, *args: str) -> list[str]:
-    module = {"agent": "agent.cli", "collector": "collector.cli"}[tool]
-    return [sys.executable, "-m", module, *args]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -126,7 +121,7 @@ def agent_config(
             }
         )
     )
-    subprocess.run(cli("agent", "key", "init", "--config", str(path)), check=True, capture_output=True)
+    init_gateway(path, folder / "keys.json")
     return path
 
 
@@ -149,24 +144,6 @@ def collector_config(folder: Path, broker_port: int, store: dict[str, Any], keyr
         )
     )
     return path
-
-
-def write_keyring(folder: Path) -> Path:
-    signer = load_signer(folder / "gateway.key")
-    keyring = folder / "keys.json"
-    keyring.write_text(
-        keyring_json(
-            [
-                {
-                    "gateway": "gw-bench",
-                    "site": "bench",
-                    "key_id": signer.key_id,
-                    "public_key": b64(signer.public_key_raw),
-                }
-            ]
-        )
-    )
-    return keyring
 
 
 def prefill(folder: Path, records: int, devices: int) -> None:
@@ -233,7 +210,7 @@ def run_live(
     for p in sim_ports:
         wait_for(lambda p=p: port_open(p), 20, "simulator")
     agent_cfg = agent_config(folder, broker_port, sim_ports, per_port, poll_s, seal_s=1)
-    keyring = write_keyring(folder)
+    keyring = folder / "keys.json"
     coll_cfg = collector_config(folder, broker_port, store, keyring)
     collector = Proc(cli("collector", "run", "--config", str(coll_cfg)), folder / "collector.log")
     agent = Proc(cli("agent", "run", "--config", str(agent_cfg)), folder / "agent.log")
@@ -267,7 +244,7 @@ def run_live(
 def run_backlog(folder: Path, broker_port: int, store: dict[str, Any], records: int) -> Result:
     sim_port = free_port()  # nothing listens: the agent only drains its backlog
     agent_cfg = agent_config(folder, broker_port, [sim_port], 10, poll_s=3600, seal_s=3600)
-    keyring = write_keyring(folder)
+    keyring = folder / "keys.json"
     prefill(folder, records, 10)
     coll_cfg = collector_config(folder, broker_port, store, keyring)
     collector = Proc(cli("collector", "run", "--config", str(coll_cfg)), folder / "collector.log")

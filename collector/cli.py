@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import logging
 import signal
@@ -244,6 +245,41 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_quarantine(args: argparse.Namespace) -> int:
+    """What failed verification or could not be stored as good, newest first, kept whole."""
+    config = load_collector_config(args.config)
+    store = open_store(config)
+    try:
+        items = store.quarantined(args.limit)
+    finally:
+        store.close()
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "received": format_time(datetime.fromtimestamp(q.received_ms / 1000, UTC)),
+                        "topic": q.topic,
+                        "gateway": q.gateway,
+                        "reason": q.reason,
+                        "detail": q.detail,
+                        "payload_b64": base64.b64encode(q.payload).decode("ascii"),
+                    }
+                    for q in items
+                ],
+                indent=2,
+            )
+        )
+        return 0
+    if not items:
+        print("quarantine is empty")
+    for q in items:
+        received = format_time(datetime.fromtimestamp(q.received_ms / 1000, UTC))
+        print(f"{received}  {q.reason:<20} {q.gateway or '-':<16} {q.topic}")
+        print(f"    {q.detail} ({len(q.payload)} bytes kept)")
+    return 0
+
+
 def cmd_methodologies(_args: argparse.Namespace) -> int:
     for methodology in registry().values():
         print(f"{methodology.id}: {methodology.title} ({methodology.family})")
@@ -284,6 +320,14 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--config", type=Path, required=True)
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=cmd_status)
+
+    quarantine = sub.add_parser(
+        "quarantine", help="messages and records that failed verification, with reasons"
+    )
+    quarantine.add_argument("--config", type=Path, required=True)
+    quarantine.add_argument("--limit", type=int, default=50)
+    quarantine.add_argument("--json", action="store_true", help="include the kept payloads (base64)")
+    quarantine.set_defaults(func=cmd_quarantine)
 
     methodologies = sub.add_parser("methodologies", help="list methodologies and their equations")
     methodologies.set_defaults(func=cmd_methodologies)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from mrv_core.config_errors import ConfigError, format_validation_error, read_yaml_file
+from mrv_core.config_errors import load_document
 
 
 class _Strict(BaseModel):
@@ -73,11 +73,4 @@ class CollectorConfig(_Strict):
 
 
 def load_collector_config(path: Path) -> CollectorConfig:
-    data = read_yaml_file(path)
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the configuration is a mapping of keys")
-    try:
-        config = CollectorConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(str(path), exc)) from None
-    return config.resolved(path.parent.resolve())
+    return load_document(path, CollectorConfig, "the configuration").resolved(path.parent.resolve())

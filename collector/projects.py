@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from mrv_core.config_errors import ConfigError, format_validation_error, read_yaml_file
+from mrv_core.config_errors import load_document
 from mrv_core.methodologies import Methodology, registry
 from mrv_core.report import FixedSpec, PointSpec, ProjectSpec
 from mrv_core.units import QUANTITIES, UnitError, dimension
@@ -136,14 +135,5 @@ class ProjectConfig(_Strict):
         return methodologies[self.methodology.id]
 
 
-def parse_project(data: Any, source: str) -> ProjectConfig:
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: a project is a mapping of keys")
-    try:
-        return ProjectConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(source, exc)) from None
-
-
 def load_project(path: Path) -> ProjectConfig:
-    return parse_project(read_yaml_file(path), str(path))
+    return load_document(path, ProjectConfig, "a project")

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
+
+Model = TypeVar("Model", bound=BaseModel)
 
 
 class ConfigError(ValueError):
@@ -57,3 +59,17 @@ def read_yaml_file(path: Path) -> Any:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
     return load_yaml_text(text, str(path))
+
+
+def validate_document(data: Any, model: type[Model], source: str, what: str) -> Model:
+    """Validate a parsed YAML document; every error names ``source``, the key and the reason."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: {what} is a mapping of keys, not {type(data).__name__}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(source, exc)) from None
+
+
+def load_document(path: Path, model: type[Model], what: str) -> Model:
+    return validate_document(read_yaml_file(path), model, str(path), what)

@@ -10,9 +10,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from mrv_core.config_errors import ConfigError, format_validation_error, read_yaml_file
+from mrv_core.config_errors import ConfigError, read_yaml_file, validate_document
 from mrv_core.profile import Profile, RegisterSpec
 from mrv_core.registers import WIDTH
 from mrv_core.units import QUANTITIES, UNITS, dimension
@@ -151,12 +151,7 @@ class ProfileDocument(_Strict):
 
 def parse_profile(data: Any, source: str) -> Profile:
     """Validate a parsed YAML document as a profile; errors name ``source`` and the key."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: a profile is a mapping of keys, not {type(data).__name__}")
-    try:
-        return ProfileDocument.model_validate(data).compile()
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(source, exc)) from None
+    return validate_document(data, ProfileDocument, source, "a profile").compile()
 
 
 def load_profile(path: Path) -> Profile:

@@ -24,6 +24,8 @@ from zoneinfo import ZoneInfo
 from agent.buffer import open_stats
 from tests.harness.mosquitto import mosquitto_binary, start_mosquitto
 from tests.harness.procs import Proc, free_port, port_open, wait_for
+from tests.harness.programs import command as cli
+from tests.harness.programs import init_gateway
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / ".demo"
@@ -32,11 +34,6 @@ FIRST_DAY, LAST_DAY = date(2026, 11, 25), date(2026, 11, 26)
 SPEED = 2880.0  # two simulated days in one real minute
 POLL_S = 300  # every 5 simulated minutes
 METERS = {"pv-meter-1": (1, 600.0), "pv-meter-2": (2, 400.0)}  # unit id, kWp
-
-
-def cli(tool: str, *args: str) -> list[str]:
-    module = {"agent": "agent.cli", "collector": "collector.cli", "verify": "collector.verify_cli"}[tool]
-    return [sys.executable, "-m", module, *args]
 
 
 def say(text: str = "") -> None:
@@ -55,7 +52,8 @@ def start_broker(choice: str) -> tuple[object, int, str, str]:
     wait_for(lambda: port_open(port) or not proc.alive(), 20, "the embedded amqtt broker")
     if not proc.alive():
         raise SystemExit(f"demo: amqtt did not start:\n{proc.output()}")
-    return proc, port, "3.1.1", "embedded amqtt (MQTT 3.1.1; Mosquitto could not be installed here)"
+    why = "as asked" if choice == "amqtt" else "Mosquitto could not be installed here"
+    return proc, port, "3.1.1", f"embedded amqtt (MQTT 3.1.1; {why})"
 
 
 def write_configs(
@@ -85,15 +83,8 @@ def write_configs(
             indent=2,
         )
     )
-    subprocess.run(cli("agent", "key", "init", "--config", str(agent)), check=True, capture_output=True)
-    entry = subprocess.run(
-        cli("agent", "key", "show", "--json", "--config", str(agent)),
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
     keys = WORK / "gateway-keys.json"
-    keys.write_text(json.dumps({"keys": [json.loads(entry)]}, indent=2))
+    init_gateway(agent, keys)
     collector = WORK / "collector.yaml"
     collector.write_text(
         json.dumps(

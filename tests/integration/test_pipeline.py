@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import subprocess
-import sys
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -35,16 +34,12 @@ from mrv_core.verify import ChainChecker, check_sealed_batch
 from tests.harness.influxdb import InfluxDB
 from tests.harness.mosquitto import Mosquitto
 from tests.harness.procs import Proc, free_port, wait_for
+from tests.harness.programs import command, init_gateway
 
 ROOT = Path(__file__).parents[2]
 PROFILE_PATH = ROOT / "firmware_profiles/eastron/sdm630-modbus-v2.yaml"
 SPEED = 60.0  # one simulated minute per real second
 START = datetime(2026, 11, 27, 4, 0, tzinfo=UTC)  # local noon at the simulated site (UTC+8)
-
-
-def mrv(tool: str, *args: str) -> list[str]:
-    module = {"agent": "agent.cli", "collector": "collector.cli", "verify": "collector.verify_cli"}[tool]
-    return [sys.executable, "-m", module, *args]
 
 
 @dataclass
@@ -119,17 +114,8 @@ def site_for(tmp_path: Path, mosquitto: Mosquitto, store: dict[str, Any]) -> Ite
             }
         )
     )
-    subprocess.run(
-        mrv("agent", "key", "init", "--config", str(agent_config)), check=True, capture_output=True
-    )
-    entry = subprocess.run(
-        mrv("agent", "key", "show", "--json", "--config", str(agent_config)),
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
     keyring = tmp_path / "keys.json"
-    keyring.write_text(json.dumps({"keys": [json.loads(entry)]}))
+    init_gateway(agent_config, keyring)
     collector_config = tmp_path / "collector.yaml"
     collector_config.write_text(
         json.dumps(
@@ -162,7 +148,7 @@ def site_for(tmp_path: Path, mosquitto: Mosquitto, store: dict[str, Any]) -> Ite
 
 def _stored_count(site: Site) -> int:
     done = subprocess.run(
-        mrv("collector", "status", "--json", "--config", str(site.collector_config)),
+        command("collector", "status", "--json", "--config", str(site.collector_config)),
         capture_output=True,
         text=True,
     )
@@ -173,11 +159,11 @@ def _stored_count(site: Site) -> int:
 def _run_chain(site: Site, seconds: float) -> int:
     """Run collector and agent, stop the agent cleanly, wait for the collector to store everything."""
     collector = Proc(
-        mrv("collector", "run", "--config", str(site.collector_config), "--stats-every", "2"),
+        command("collector", "run", "--config", str(site.collector_config), "--stats-every", "2"),
         site.folder / "collector.log",
     )
     agent = Proc(
-        mrv("agent", "run", "--config", str(site.agent_config), "--drain-timeout", "20"),
+        command("agent", "run", "--config", str(site.agent_config), "--drain-timeout", "20"),
         site.folder / "agent.log",
     )
     try:
@@ -229,7 +215,7 @@ def _check_evidence(
 def _verify_export(site: Site) -> None:
     export = site.folder / "export.jsonl"
     subprocess.run(
-        mrv(
+        command(
             "collector",
             "export",
             "--config",
@@ -245,7 +231,7 @@ def _verify_export(site: Site) -> None:
         capture_output=True,
     )
     verdict = subprocess.run(
-        mrv("verify", str(export), "--keys", str(site.keyring)), capture_output=True, text=True
+        command("verify", str(export), "--keys", str(site.keyring)), capture_output=True, text=True
     )
     assert verdict.returncode == 0, verdict.stdout + verdict.stderr
     assert verdict.stdout.startswith("VERIFIED: ")
