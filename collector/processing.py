@@ -60,9 +60,10 @@ class _Step:
     out: WriteSet
     result: IngestResult
 
-    def quarantine(self, reason: str, detail: str, data: bytes, gateway: str = "") -> None:
+    def quarantine(self, reason: str, detail: str, data: bytes | _Evidence, gateway: str = "") -> None:
+        payload = data if isinstance(data, bytes) else data.payload()
         self.out.quarantine.append(
-            QuarantineItem(self.received_ms, self.topic, gateway, reason, detail, data)
+            QuarantineItem(self.received_ms, self.topic, gateway, reason, detail, payload)
         )
         self.result.quarantined[reason] += 1
         log.warning("quarantined (%s) from %s: %s", reason, self.topic, detail)
@@ -107,7 +108,7 @@ class Ingestor:
         check = check_sealed_batch(
             batch.seal, batch.signature, batch.records, self.keyring, expected_gateway=gateway
         )
-        evidence = _batch_json(batch)
+        evidence = _BatchEvidence(batch)
         if not check.ok or check.seal is None:
             for finding in check.findings:
                 quarantine(finding.kind, finding.detail, evidence, gateway)
@@ -127,14 +128,7 @@ class Ingestor:
     def _prepare_record(self, record: Record, seal: Seal, leaf: int, step: _Step) -> None:
         quarantine, out, result = step.quarantine, step.out, step.result
         head = self._head(record.gateway, record.device)
-        evidence = json.dumps(
-            {
-                "seal": seal.data.decode(),
-                "sig": b64(seal.signature),
-                "leaf": leaf,
-                "record": record.data.decode(),
-            }
-        ).encode()
+        evidence = _RecordEvidence(seal, leaf, record)
         head_seq = head.seq if head else 0
         head_hash = head.hash if head else GENESIS
         where = f"{record.gateway}/{record.device} seq {record.seq}"
@@ -197,14 +191,42 @@ class Ingestor:
         self.heads.clear()
 
 
-def _batch_json(batch: SealedBatch) -> bytes:
-    return json.dumps(
-        {
-            "seal": batch.seal.decode("ascii", "replace"),
-            "sig": b64(batch.signature),
-            "records": [r.decode("ascii", "replace") for r in batch.records],
-        }
-    ).encode()
+class _Evidence:
+    """What a quarantined item keeps, serialised only when something is quarantined."""
+
+    def payload(self) -> bytes:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class _BatchEvidence(_Evidence):
+    batch: SealedBatch
+
+    def payload(self) -> bytes:
+        return json.dumps(
+            {
+                "seal": self.batch.seal.decode("ascii", "replace"),
+                "sig": b64(self.batch.signature),
+                "records": [r.decode("ascii", "replace") for r in self.batch.records],
+            }
+        ).encode()
+
+
+@dataclass(frozen=True)
+class _RecordEvidence(_Evidence):
+    seal: Seal
+    leaf: int
+    record: Record
+
+    def payload(self) -> bytes:
+        return json.dumps(
+            {
+                "seal": self.seal.data.decode(),
+                "sig": b64(self.seal.signature),
+                "leaf": self.leaf,
+                "record": self.record.data.decode(),
+            }
+        ).encode()
 
 
 def ingest_messages(ingestor: Ingestor, messages: list[tuple[str, bytes]]) -> IngestResult:
