@@ -9,7 +9,7 @@ import signal
 import sys
 import threading
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from agent.buffer import Buffer, BufferError, open_stats
@@ -20,6 +20,7 @@ from mrv_core.config_errors import ConfigError
 from mrv_core.profile import Profile
 from mrv_core.profile_schema import load_profile, load_profile_dir
 from mrv_core.signing import b64
+from mrv_core.timefmt import format_time
 
 log = logging.getLogger("mrv-agent")
 
@@ -98,6 +99,15 @@ def cmd_key(args: argparse.Namespace) -> int:
         signer = create_signer(config.gateway.key_file)
         print(f"created {config.gateway.key_file} (key id {signer.key_id})")
         return 0
+    if args.action == "rotate":
+        old = load_signer(config.gateway.key_file)
+        kept = config.gateway.key_file.with_name(f"{config.gateway.key_file.name}.retired-{old.key_id}")
+        config.gateway.key_file.rename(kept)
+        signer = create_signer(config.gateway.key_file)
+        print(f"new key {signer.key_id} (old key {old.key_id} kept as {kept});")
+        print("restart the agent, and have the operator run 'mrv-collector gateways rotate'")
+        print("with the request that 'mrv-agent enroll' prints")
+        return 0
     entry = _key_entry(config)
     if args.json:
         print(json.dumps(entry))
@@ -105,6 +115,23 @@ def cmd_key(args: argparse.Namespace) -> int:
         print(f"gateway     {entry['site']}/{entry['gateway']}")
         print(f"key id      {entry['key_id']}")
         print(f"public key  {entry['public_key']}  (Ed25519, raw, base64)")
+    return 0
+
+
+def enrollment_request(config: AgentConfig) -> dict[str, str]:
+    entry = _key_entry(config)
+    return {"type": "mrv-enrollment-request", **entry, "created": format_time(datetime.now(UTC))}
+
+
+def cmd_enroll(args: argparse.Namespace) -> int:
+    """Print (or write) the request an operator feeds to 'mrv-collector gateways add'."""
+    config = load_agent_config(args.config)
+    text = json.dumps(enrollment_request(config), indent=2) + "\n"
+    if args.out:
+        args.out.write_text(text)
+        print(f"wrote {args.out}: give it to the operator ('mrv-collector gateways add {args.out.name}')")
+    else:
+        print(text, end="")
     return 0
 
 
@@ -209,10 +236,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
 
     key = sub.add_parser("key", help="create or show the gateway key")
-    key.add_argument("action", choices=["init", "show"])
+    key.add_argument("action", choices=["init", "show", "rotate"])
     key.add_argument("--config", type=Path, required=True)
     key.add_argument("--json", action="store_true", help="print a keyring entry for the collector")
     key.set_defaults(func=cmd_key)
+
+    enroll = sub.add_parser("enroll", help="print the enrollment request for the collector's registry")
+    enroll.add_argument("--config", type=Path, required=True)
+    enroll.add_argument("--out", type=Path, help="write the request to this file")
+    enroll.set_defaults(func=cmd_enroll)
 
     status = sub.add_parser("status", help="buffer depth, counters and device chains")
     status.add_argument("--config", type=Path, required=True)

@@ -15,9 +15,19 @@ from pathlib import Path
 from typing import Any
 
 from collector.config import CollectorConfig, InfluxStoreSection, load_collector_config
+from collector.gateways import (
+    KeyringWatcher,
+    RegistryError,
+    enroll,
+    load_registry,
+    parse_enrollment,
+    revoke,
+    rotate,
+    save_registry,
+)
 from collector.store.base import FAR_FUTURE_MS, Store, StoreError, holes
 from mrv_core.config_errors import ConfigError
-from mrv_core.keyring import KeyringError, parse_keyring
+from mrv_core.keyring import KeyringError, Registry
 from mrv_core.methodologies import registry
 from mrv_core.record import parse_record
 from mrv_core.timefmt import format_time
@@ -45,11 +55,8 @@ def open_store(config: CollectorConfig) -> Store:
 
 
 def load_keyring(config: CollectorConfig) -> Keyring:
-    try:
-        text = config.keyring.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{config.keyring}: cannot read the keyring: {exc.strerror or exc}") from None
-    return parse_keyring(text, str(config.keyring))
+    """The registry's keyring; a missing file is an empty registry (enroll gateways into it)."""
+    return load_registry(config.keyring).keyring()
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -57,10 +64,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from collector.processing import Ingestor  # noqa: PLC0415
 
     config = load_collector_config(args.config)
-    keyring = load_keyring(config)
+    keyring = load_keyring(config)  # refuse to start on a broken registry
+    watcher = KeyringWatcher(config.keyring)
     store = open_store(config)
     ingestor = Ingestor(store, keyring, clock_ms=lambda: int(time.time() * 1000))
-    ingest = MqttIngest(config.mqtt, ingestor)
+    ingest = MqttIngest(config.mqtt, ingestor, keyring_source=watcher.current)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
@@ -280,6 +288,68 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
     return 0
 
 
+def _now_text() -> str:
+    return format_time(datetime.now(UTC))
+
+
+def _print_registry(registry: Registry, path: Path) -> None:
+    if not registry.gateways:
+        print(f"no gateways enrolled in {path}")
+    for gateway in registry.gateways:
+        print(f"{gateway.site}/{gateway.gateway}")
+        for key in gateway.keys:
+            extra = f" retired {key.retired}" if key.retired else ""
+            if key.revoked:
+                through = "none" if key.valid_through_seal is None else f"up to seal {key.valid_through_seal}"
+                extra += f" revoked {key.revoked} ({key.reason}); valid: {through}"
+            print(f"  {key.key_id}  {key.state:<8} enrolled {key.enrolled or '-'}{extra}")
+
+
+def _revoke(config: CollectorConfig, registry: Registry, args: argparse.Namespace) -> Registry:
+    if not args.gateway:
+        raise ConfigError("gateways revoke: name the gateway (--gateway)")
+    known = registry.gateway(args.gateway)
+    target = args.key or (known.active_key.key_id if known and known.active_key else None)
+    through = args.valid_through_seal
+    if through is None and target is not None:
+        store = open_store(config)
+        try:
+            through = store.last_seal_by_key(args.gateway, target)
+        finally:
+            store.close()
+    registry, revoked = revoke(
+        registry, args.gateway, key_id=target, reason=args.reason, now=_now_text(), valid_through_seal=through
+    )
+    kept = "no seal" if through is None else f"seals up to {through}"
+    print(f"revoked key {revoked.key_id} of {args.gateway}: {kept} stay valid; later ones are quarantined")
+    return registry
+
+
+def cmd_gateways(args: argparse.Namespace) -> int:
+    """Enroll, list, rotate and revoke gateway keys in the registry (the keyring file)."""
+    config = load_collector_config(args.config)
+    registry = load_registry(config.keyring)
+    if args.action == "list":
+        if args.json:
+            print(registry.to_json(), end="")
+        else:
+            _print_registry(registry, config.keyring)
+        return 0
+    if args.action == "revoke":
+        save_registry(config.keyring, _revoke(config, registry, args))
+        return 0
+    if not args.request:
+        raise ConfigError(f"gateways {args.action}: give the enrollment request file ('mrv-agent enroll')")
+    request = parse_enrollment(args.request.read_text(encoding="utf-8"), str(args.request))
+    if args.action == "add":
+        registry = enroll(registry, request, _now_text())
+    else:
+        registry = rotate(registry, args.gateway or request.gateway, request, _now_text())
+    save_registry(config.keyring, registry)
+    print(f"{args.action}: {request.site}/{request.gateway} key {request.key_id} is active")
+    return 0
+
+
 def cmd_methodologies(_args: argparse.Namespace) -> int:
     for methodology in registry().values():
         print(f"{methodology.id}: {methodology.title} ({methodology.family})")
@@ -329,6 +399,19 @@ def build_parser() -> argparse.ArgumentParser:
     quarantine.add_argument("--json", action="store_true", help="include the kept payloads (base64)")
     quarantine.set_defaults(func=cmd_quarantine)
 
+    gateways = sub.add_parser("gateways", help="enroll, list, rotate and revoke gateway keys")
+    gateways.add_argument("action", choices=["add", "list", "rotate", "revoke"])
+    gateways.add_argument("request", nargs="?", type=Path, help="enrollment request file (add, rotate)")
+    gateways.add_argument("--config", type=Path, required=True)
+    gateways.add_argument("--gateway", help="gateway id (revoke; rotate defaults to the request's)")
+    gateways.add_argument("--key", help="key id to revoke (default: the active key)")
+    gateways.add_argument("--reason", default="", help="why the key is revoked (kept in the registry)")
+    gateways.add_argument(
+        "--valid-through-seal", type=int, help="last seal seq that stays valid (default: the last one stored)"
+    )
+    gateways.add_argument("--json", action="store_true")
+    gateways.set_defaults(func=cmd_gateways)
+
     methodologies = sub.add_parser("methodologies", help="list methodologies and their equations")
     methodologies.set_defaults(func=cmd_methodologies)
     return parser
@@ -343,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return int(args.func(args))
-    except (ConfigError, KeyringError, StoreError) as exc:
+    except (ConfigError, KeyringError, StoreError, RegistryError, OSError) as exc:
         print(f"mrv-collector: {exc}", file=sys.stderr)
         return 2
 

@@ -13,6 +13,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from collector.config import MqttSection
 from collector.processing import Ingestor, IngestResult, ingest_messages
 from collector.store.base import StoreError
+from mrv_core.verify import Keyring
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +43,12 @@ class IngestStats:
 
 
 class MqttIngest:
-    def __init__(self, config: MqttSection, ingestor: Ingestor) -> None:
+    def __init__(
+        self, config: MqttSection, ingestor: Ingestor, keyring_source: Callable[[], Keyring] | None = None
+    ) -> None:
         self.config = config
         self.ingestor = ingestor
+        self.keyring_source = keyring_source
         self.stats = IngestStats()
         self.topic = f"{config.topic_prefix}/+/+/records"
         if config.shared_group:
@@ -137,6 +142,8 @@ class MqttIngest:
                 self._store_then_ack(group)
 
     def _store_then_ack(self, group: list[mqtt.MQTTMessage]) -> None:
+        if self.keyring_source is not None:  # enrollments and revocations apply from the next group
+            self.ingestor.keyring = self.keyring_source()
         backoff = 0.5
         while True:
             try:
@@ -145,9 +152,7 @@ class MqttIngest:
             except StoreError as exc:
                 self.stats.store_errors += 1
                 self.stats.last_error = str(exc)
-                log.error(  # noqa: TRY400 - the message says it all; a traceback would only repeat it
-                    "store unavailable, holding %d message(s) unacknowledged: %s", len(group), exc
-                )
+                log.error("store unavailable, holding %d message(s) unacknowledged: %s", len(group), exc)
                 if self._stop.wait(backoff):
                     return  # stopping: the broker redelivers them to the next session
                 backoff = min(backoff * 2, 30.0)

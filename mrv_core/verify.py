@@ -17,6 +17,8 @@ from mrv_core.signing import PublicKey
 
 # Finding kinds. Stable names: tools and tests match on them.
 UNKNOWN_KEY: Final = "unknown_key"
+KEY_REVOKED: Final = "key_revoked"
+KEY_RETIRED: Final = "key_retired"
 KEY_GATEWAY_MISMATCH: Final = "key_gateway_mismatch"
 BAD_SIGNATURE: Final = "bad_signature"
 MALFORMED: Final = "malformed"
@@ -49,14 +51,49 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class KeyValidity:
+    """When a registered key may sign (docs/record-format.md section 3).
+
+    ``retired`` (rotation): seals created after this time are refused; the key
+    was not compromised, so its creation times are trusted.
+    ``revoked`` (compromise): only seals up to ``valid_through_seal`` stay
+    valid. Seal numbers are chained, so a thief cannot backdate a seal into
+    the range the collector had already stored; a time would not protect.
+    """
+
+    enrolled: str = ""
+    retired: str | None = None
+    revoked: str | None = None
+    valid_through_seal: int | None = None
+    reason: str = ""
+
+    def refusal(self, seal: Seal) -> tuple[str, str] | None:
+        if self.revoked is not None and (
+            self.valid_through_seal is None or seal.seq > self.valid_through_seal
+        ):
+            last = "no seal" if self.valid_through_seal is None else f"seals up to {self.valid_through_seal}"
+            return KEY_REVOKED, (
+                f"seal {seal.seq} is signed by key {seal.key}, revoked at {self.revoked} "
+                f"({self.reason or 'no reason given'}); {last} of it stay valid"
+            )
+        if self.retired is not None and seal.created > self.retired:
+            return KEY_RETIRED, (
+                f"seal {seal.seq} was created at {seal.created} with key {seal.key}, "
+                f"retired at {self.retired}"
+            )
+        return None
+
+
+@dataclass(frozen=True)
 class Keyring:
-    """Registered gateway public keys by key id."""
+    """Registered gateway public keys by key id, with when each may sign."""
 
     keys: Mapping[str, PublicKey]
+    validity: Mapping[str, KeyValidity] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, keys: Iterable[PublicKey]) -> Keyring:
-        return cls({k.key_id: k for k in keys})
+    def of(cls, keys: Iterable[PublicKey], validity: Mapping[str, KeyValidity] | None = None) -> Keyring:
+        return cls({k.key_id: k for k in keys}, dict(validity or {}))
 
 
 @dataclass(frozen=True)
@@ -103,6 +140,10 @@ def check_sealed_batch(
         return SealCheck(
             seal, (), (Finding(BAD_SIGNATURE, f"seal {seal.seq}: signature does not verify", **where),)
         )
+    validity = keyring.validity.get(seal.key)
+    refusal = validity.refusal(seal) if validity is not None else None
+    if refusal is not None:
+        return SealCheck(seal, (), (Finding(refusal[0], refusal[1], **where),))
 
     findings: list[Finding] = []
     hashes = [hashlib.sha256(r).digest() for r in record_bytes]

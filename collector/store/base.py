@@ -115,6 +115,10 @@ class Store(Protocol):
 
     def seal(self, gateway: str, seq: int) -> StoredSeal | None: ...
 
+    def last_seal_by_key(self, gateway: str, key_id: str) -> int | None:
+        """Highest stored seal seq of ``gateway`` signed with ``key_id`` (for revocation)."""
+        ...
+
     def records_of_seal(self, gateway: str, seal_seq: int, first_ms: int, last_ms: int) -> list[StoredRecord]:
         """The stored records of one seal, by leaf; times bound the search."""
         ...

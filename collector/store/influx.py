@@ -280,6 +280,11 @@ class InfluxStore:
             return None
         return StoredSeal(rows[0]["seal"].encode("ascii"), base64.b64decode(rows[0]["sig"]))
 
+    def last_seal_by_key(self, gateway: str, key_id: str) -> int | None:
+        where = f"{self._where(gateway)} AND key = {_quote(key_id)}"
+        rows = self._rows(f"SELECT last(hash) FROM mrv_seal WHERE {where}")
+        return int(rows[0]["time"]) if rows else None
+
     def records_of_seal(self, gateway: str, seal_seq: int, first_ms: int, last_ms: int) -> list[StoredRecord]:
         found = self._records(
             f"{self._where(gateway)} AND seal_seq = {seal_seq} "

@@ -184,6 +184,10 @@ class SqliteStore:
         row = self._one("SELECT data, signature FROM seals WHERE gateway = ? AND seq = ?", (gateway, seq))
         return None if row is None else StoredSeal(bytes(row[0]), bytes(row[1]))
 
+    def last_seal_by_key(self, gateway: str, key_id: str) -> int | None:
+        row = self._one("SELECT MAX(seq) FROM seals WHERE gateway = ? AND key_id = ?", (gateway, key_id))
+        return None if row is None or row[0] is None else int(row[0])
+
     def records_of_seal(self, gateway: str, seal_seq: int, first_ms: int, last_ms: int) -> list[StoredRecord]:
         rows = self._all(
             f"SELECT {_RECORD_COLUMNS} FROM readings WHERE gateway = ? AND seal_seq = ? "  # noqa: S608
