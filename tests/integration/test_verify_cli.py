@@ -148,4 +148,4 @@ def test_unreadable_inputs_exit_2(tmp_path: Path) -> None:
     keys = tmp_path / "k.json"
     keys.write_text("{}")
     done = _run("collector.verify_cli", str(tmp_path / "missing.jsonl"), "--keys", str(keys))
-    assert done.returncode == 2 and "keys" in done.stderr
+    assert done.returncode == 2 and "k.json: not a jcm-mrv-keyring" in done.stderr
