@@ -61,6 +61,7 @@ class MqttSection(_Strict):
     max_inflight: int = Field(default=20, ge=1, le=1000)
     max_message_bytes: int = Field(default=256 * 1024, ge=4096, le=64 * 1024 * 1024)
     retry_after_s: float = Field(default=5.0, gt=0, description="wait before resending refused batches")
+    heartbeat_s: float = Field(default=60.0, gt=0, description="real seconds between retained heartbeats")
 
 
 class SimulatedClockSection(_Strict):

@@ -36,10 +36,10 @@ SESSION_EXPIRY_S = 7 * 24 * 3600
 ACK_TIMEOUT_S = 120.0
 
 
-def topics(prefix: str, site: str, gateway: str) -> tuple[str, str]:
-    """(records topic, retained status topic) of a gateway."""
+def topics(prefix: str, site: str, gateway: str) -> tuple[str, str, str]:
+    """(records, retained status, retained heartbeat) topics of a gateway."""
     base = f"{prefix}/{site}/{gateway}"
-    return f"{base}/records", f"{base}/status"
+    return f"{base}/records", f"{base}/status", f"{base}/heartbeat"
 
 
 @dataclass
@@ -64,10 +64,13 @@ class Publisher:
     gateway: str
     buffer: Buffer
     monotonic: Callable[[], float] = time.monotonic
+    status_fields: Callable[[], dict[str, Any]] = dict  # e.g. time and key id, added to status messages
     stats: PublisherStats = field(default_factory=PublisherStats)
 
     def __post_init__(self) -> None:
-        self.records_topic, self.status_topic = topics(self.config.topic_prefix, self.site, self.gateway)
+        self.records_topic, self.status_topic, self.heartbeat_topic = topics(
+            self.config.topic_prefix, self.site, self.gateway
+        )
         self._events: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._inflight: dict[int, _InFlight] = {}
         self._retry: list[tuple[float, list[int]]] = []
@@ -95,7 +98,15 @@ class Publisher:
         return client
 
     def _status(self, state: str) -> bytes:
-        return json.dumps({"state": state, "gateway": self.gateway, "site": self.site}).encode()
+        body = {"state": state, "gateway": self.gateway, "site": self.site, **self.status_fields()}
+        return json.dumps(body).encode()
+
+    def publish_heartbeat(self, body: dict[str, Any]) -> bool:
+        """Retained, latest only: a heartbeat missed while disconnected is not worth buffering."""
+        if not self.stats.connected:
+            return False
+        info = self._client.publish(self.heartbeat_topic, json.dumps(body).encode(), qos=1, retain=True)
+        return info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS
 
     # paho callbacks (network thread): only enqueue.
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: ReasonCode, _p: Any) -> None:

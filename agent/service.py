@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -24,6 +25,7 @@ from agent.publisher import Publisher
 from mrv_core.profile import Profile
 from mrv_core.record import build_record, build_seal
 from mrv_core.signing import Signer
+from mrv_core.timefmt import format_time
 
 log = logging.getLogger(__name__)
 
@@ -40,13 +42,17 @@ class DevicePoller:
     clock: Clock
     site: str
     gateway: str
-    failures: int = 0
+    failures: int = 0  # consecutive
+    last_error: str = ""
+    last_error_time: str = ""
 
     def poll(self) -> None:
         try:
             words = self.endpoint.read(self.plan, self.device.unit_id)
         except ModbusReadError as exc:
             self.failures += 1
+            self.last_error = f"{exc.reason}: {exc}"
+            self.last_error_time = format_time(self.clock.now())
             self.buffer.count_error()
             log.warning("device %s (%s): read failed: %s", self.device.id, exc.reason, exc)
             return
@@ -118,7 +124,13 @@ class AgentService:
             self.pollers.append(
                 DevicePoller(device, profile, plan, endpoint, self.buffer, self.clock, gw.site, gw.id)
             )
-        self.publisher = Publisher(self.config.mqtt, gw.site, gw.id, self.buffer)
+        self.publisher = Publisher(
+            self.config.mqtt,
+            gw.site,
+            gw.id,
+            self.buffer,
+            status_fields=lambda: {"time": format_time(self.clock.now()), "key_id": self.signer.key_id},
+        )
         self._sealer = make_sealer(self.signer, self.clock, gw.site, gw.id)
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max(2, min(len(self.pollers) + 1, 16)))},
@@ -130,6 +142,42 @@ class AgentService:
         if sealed:
             self.publisher.wake()
         return sealed
+
+    def heartbeat(self) -> dict[str, Any]:
+        """What operators need to know about this gateway, from its own point of view."""
+        stats = self.buffer.stats()
+        return {
+            "gateway": self.config.gateway.id,
+            "site": self.config.gateway.site,
+            "time": format_time(self.clock.now()),
+            "clock": self.clock.state,
+            "key_id": self.signer.key_id,
+            "heartbeat_s": self.config.mqtt.heartbeat_s,
+            "buffer": {
+                "pending_records": stats.pending_records,
+                "unsealed_records": stats.unsealed_records,
+                "oldest_pending": stats.oldest_time,
+            },
+            "counters": stats.counters,
+            "publisher": {
+                "connected": self.publisher.stats.connected,
+                "last_error": self.publisher.stats.last_error,
+            },
+            "devices": {
+                p.device.id: {
+                    "last_seq": stats.chains.get(p.device.id, (None, None))[0],
+                    "last_time": stats.chains.get(p.device.id, (None, None))[1],
+                    "poll_interval_s": p.device.poll_interval_s,
+                    "consecutive_failures": p.failures,
+                    "last_error": p.last_error,
+                    "last_error_time": p.last_error_time,
+                }
+                for p in self.pollers
+            },
+        }
+
+    def _send_heartbeat(self) -> None:
+        self.publisher.publish_heartbeat(self.heartbeat())
 
     def start(self) -> None:
         speed = self.clock.speed
@@ -148,6 +196,13 @@ class AgentService:
             IntervalTrigger(seconds=seal_interval),
             id="seal",
             misfire_grace_time=max(1, int(seal_interval)),
+        )
+        heartbeat_s = self.config.mqtt.heartbeat_s  # real time: it is for operators, now
+        self.scheduler.add_job(
+            self._send_heartbeat,
+            IntervalTrigger(seconds=heartbeat_s),
+            id="heartbeat",
+            misfire_grace_time=max(1, int(heartbeat_s)),
         )
         self.seal()  # records left unsealed by a previous run go out first
         self.publisher.start()

@@ -30,7 +30,7 @@ from mrv_core.config_errors import ConfigError
 from mrv_core.keyring import KeyringError, Registry
 from mrv_core.methodologies import registry
 from mrv_core.record import parse_record
-from mrv_core.timefmt import format_time
+from mrv_core.timefmt import format_ms, format_time
 from mrv_core.verify import Keyring
 
 log = logging.getLogger("mrv-collector")
@@ -266,7 +266,7 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
             json.dumps(
                 [
                     {
-                        "received": format_time(datetime.fromtimestamp(q.received_ms / 1000, UTC)),
+                        "received": format_ms(q.received_ms),
                         "topic": q.topic,
                         "gateway": q.gateway,
                         "reason": q.reason,
@@ -282,7 +282,7 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
     if not items:
         print("quarantine is empty")
     for q in items:
-        received = format_time(datetime.fromtimestamp(q.received_ms / 1000, UTC))
+        received = format_ms(q.received_ms)
         print(f"{received}  {q.reason:<20} {q.gateway or '-':<16} {q.topic}")
         print(f"    {q.detail} ({len(q.payload)} bytes kept)")
     return 0

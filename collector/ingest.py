@@ -50,9 +50,10 @@ class MqttIngest:
         self.ingestor = ingestor
         self.keyring_source = keyring_source
         self.stats = IngestStats()
-        self.topic = f"{config.topic_prefix}/+/+/records"
-        if config.shared_group:
-            self.topic = f"$share/{config.shared_group}/{self.topic}"
+        share = f"$share/{config.shared_group}/" if config.shared_group else ""
+        self.topics = [
+            f"{share}{config.topic_prefix}/+/+/{kind}" for kind in ("records", "status", "heartbeat")
+        ]
         self._messages: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
@@ -77,10 +78,10 @@ class MqttIngest:
             log.error("%s", self.stats.last_error)
             return
         self.stats.connected = True
-        client.subscribe(self.topic, qos=1)
+        client.subscribe([(topic, 1) for topic in self.topics])
         log.info(
             "subscribed to %s on mqtt://%s:%d (session present: %s)",
-            self.topic,
+            ", ".join(self.topics),
             self.config.host,
             self.config.port,
             flags.session_present,

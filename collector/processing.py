@@ -13,9 +13,18 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from collector.store.base import ChainHead, Link, QuarantineItem, Store, StoreError, WriteSet
+from collector.store.base import (
+    ChainHead,
+    Gap,
+    GatewayEvent,
+    Link,
+    QuarantineItem,
+    Store,
+    StoreError,
+    WriteSet,
+)
 from mrv_core.envelope import EnvelopeError, SealedBatch, parse_envelope
 from mrv_core.record import GENESIS, Record, Seal
 from mrv_core.signing import b64
@@ -25,6 +34,7 @@ log = logging.getLogger(__name__)
 
 # Quarantine reasons (stable names, counted in status and metrics).
 MALFORMED_MESSAGE = "malformed_message"
+MALFORMED_STATUS = "malformed_status"
 TOPIC_MISMATCH = "topic_mismatch"
 SEAL_CONFLICT = "seal_conflict"
 SEQUENCE_CONFLICT = "sequence_conflict"
@@ -45,10 +55,10 @@ class IngestResult:
         self.quarantined.update(other.quarantined)
 
 
-def gateway_of_topic(topic: str) -> str | None:
-    """``mrv/v1/{site}/{gateway}/records`` -> gateway."""
+def topic_parts(topic: str) -> tuple[str, str, str]:
+    """(site, gateway, kind) of ``{prefix}/{site}/{gateway}/{kind}``; empty strings if too short."""
     parts = topic.split("/")
-    return parts[-2] if len(parts) >= 3 and parts[-1] == "records" else None
+    return (parts[-3], parts[-2], parts[-1]) if len(parts) >= 3 else ("", "", "")
 
 
 @dataclass
@@ -77,6 +87,13 @@ class Ingestor:
     keyring: Keyring
     clock_ms: Callable[[], int]
     heads: dict[tuple[str, str], ChainHead | None] = field(default_factory=dict)
+    open_gaps: dict[tuple[str, str], list[Gap]] = field(default_factory=dict)
+
+    def _gaps(self, gateway: str, device: str) -> list[Gap]:
+        key = (gateway, device)
+        if key not in self.open_gaps:
+            self.open_gaps[key] = self.store.open_gaps(gateway, device)
+        return self.open_gaps[key]
 
     def _head(self, gateway: str, device: str) -> ChainHead | None:
         key = (gateway, device)
@@ -87,18 +104,22 @@ class Ingestor:
     def prepare(self, topic: str, payload: bytes, out: WriteSet) -> IngestResult:
         """Verify and classify one message, adding what to store to ``out``."""
         step = _Step(topic, self.clock_ms(), out, IngestResult())
+        site, topic_gateway, kind = topic_parts(topic)
+        if kind in ("status", "heartbeat"):
+            self._prepare_gateway_message(site, topic_gateway, kind, payload, step)
+            return step.result
         quarantine = step.quarantine
         try:
             gateway, batches = parse_envelope(payload)
         except EnvelopeError as exc:
             quarantine(MALFORMED_MESSAGE, str(exc), payload)
             return step.result
-        topic_gateway = gateway_of_topic(topic)
-        if topic_gateway is not None and topic_gateway != gateway:
+        if kind == "records" and topic_gateway != gateway:
             quarantine(
                 TOPIC_MISMATCH, f"envelope says {gateway}, topic says {topic_gateway}", payload, gateway
             )
             return step.result
+        _seen(out, GatewayEvent(site, gateway, "seen", step.received_ms))
         for batch in batches:
             self._prepare_batch(batch, gateway, step)
         return step.result
@@ -143,12 +164,20 @@ class Ingestor:
                 return
         elif record.seq > head_seq + 1:
             result.gaps += 1
-            log.warning(
-                "gap: %s/%s seq %d..%d not received",
+            gap = Gap(
+                record.site,
                 record.gateway,
                 record.device,
                 head_seq + 1,
                 record.seq - 1,
+                head.time if head else "",
+                record.time,
+                step.received_ms,
+            )
+            out.gaps.append(gap)
+            self._gaps(record.gateway, record.device).append(gap)
+            log.warning(
+                "gap: %s/%s seq %d..%d not received", record.gateway, record.device, gap.first, gap.last
             )
         else:
             links = self._links(record, out, (record.seq - 1, record.seq, record.seq + 1))
@@ -173,10 +202,49 @@ class Ingestor:
                     record.gateway,
                 )
                 return
+            self._fill_gap(record, out)
         out.records.append((record, seal, leaf))
         result.stored += 1
         if record.seq > head_seq:
-            self.heads[(record.gateway, record.device)] = ChainHead(record.seq, record.hash)
+            self.heads[(record.gateway, record.device)] = ChainHead(record.seq, record.hash, record.time)
+
+    def _fill_gap(self, record: Record, out: WriteSet) -> None:
+        """A late record shrinks, splits or closes the open gap it falls in."""
+        gaps = self._gaps(record.gateway, record.device)
+        for index, gap in enumerate(gaps):
+            if gap.first <= record.seq <= gap.last:
+                left = replace(gap, last=record.seq - 1, time_to=record.time)  # closed if seq == first
+                out.gaps.append(left)
+                remaining = [] if left.closed else [left]
+                if record.seq < gap.last:
+                    right = replace(gap, first=record.seq + 1, time_from=record.time)
+                    out.gaps.append(right)
+                    remaining.append(right)
+                gaps[index : index + 1] = remaining
+                return
+
+    def _prepare_gateway_message(
+        self, site: str, gateway: str, kind: str, payload: bytes, step: _Step
+    ) -> None:
+        """Retained status and heartbeats: operators' information, not evidence; never dropped silently."""
+        if not payload:
+            return  # an empty retained message clears the topic
+        try:
+            body = json.loads(payload)
+        except ValueError as exc:
+            step.quarantine(MALFORMED_STATUS, f"{kind} is not JSON: {exc}", payload, gateway)
+            return
+        if not isinstance(body, dict) or body.get("gateway") != gateway:
+            step.quarantine(
+                MALFORMED_STATUS, f"{kind} is not an object of gateway {gateway}", payload, gateway
+            )
+            return
+        if kind == "status" and body.get("state") not in ("online", "offline"):
+            step.quarantine(
+                MALFORMED_STATUS, f"status state {body.get('state')!r} is unknown", payload, gateway
+            )
+            return
+        step.out.events.append(GatewayEvent(site, gateway, kind, step.received_ms, body))
 
     def _links(self, record: Record, out: WriteSet, seqs: tuple[int, ...]) -> dict[int, Link]:
         """Stored links around ``record``, including records about to be written with it."""
@@ -187,8 +255,15 @@ class Ingestor:
         return found
 
     def forget_heads(self) -> None:
-        """After a failed write the cached heads may be ahead of the store."""
+        """After a failed write the cached heads and gaps may be ahead of the store."""
         self.heads.clear()
+        self.open_gaps.clear()
+
+
+def _seen(out: WriteSet, event: GatewayEvent) -> None:
+    """One 'heard from' event per gateway and write."""
+    out.events[:] = [e for e in out.events if not (e.kind == "seen" and e.gateway == event.gateway)]
+    out.events.append(event)
 
 
 class _Evidence:

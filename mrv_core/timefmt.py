@@ -28,3 +28,8 @@ def time_ms(text: str) -> int:
     """Milliseconds since the Unix epoch of a record timestamp."""
     moment = parse_time(text)
     return int(moment.timestamp()) * 1000 + moment.microsecond // 1000
+
+
+def format_ms(ms: int) -> str:
+    """Record timestamp text of milliseconds since the epoch (exact: no float rounding)."""
+    return format_time(datetime.fromtimestamp(ms // 1000, UTC).replace(microsecond=(ms % 1000) * 1000))

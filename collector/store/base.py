@@ -6,9 +6,9 @@ seal by (gateway, seq), so writing the same thing twice stores it once.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from mrv_core.record import Record, Seal
 
@@ -24,6 +24,7 @@ class StoreError(RuntimeError):
 class ChainHead:
     seq: int
     hash: str
+    time: str = ""  # the head record's time, for the span of a gap that opens after it
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,55 @@ class QuarantineItem:
     payload: bytes
 
 
+@dataclass(frozen=True)
+class Gap:
+    """Records of one device chain known to be missing: seqs ``first``..``last`` (inclusive).
+
+    Identified by (gateway, device, first). A gap whose ``last`` is below its
+    ``first`` has been filled (closed): stores that cannot delete keep it so.
+    ``time_from`` and ``time_to`` are the times of the stored neighbours.
+    """
+
+    site: str
+    gateway: str
+    device: str
+    first: int
+    last: int
+    time_from: str
+    time_to: str
+    detected_ms: int
+
+    @property
+    def closed(self) -> bool:
+        return self.last < self.first
+
+    @property
+    def missing(self) -> int:
+        return max(0, self.last - self.first + 1)
+
+
+@dataclass(frozen=True)
+class GatewayEvent:
+    """What a gateway said about itself (retained status, heartbeat) or that it was heard from."""
+
+    site: str
+    gateway: str
+    kind: str  # "status", "heartbeat" or "seen"
+    received_ms: int
+    payload: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GatewayState:
+    site: str
+    gateway: str
+    state: str | None = None
+    state_ms: int | None = None
+    heartbeat: Mapping[str, Any] | None = None
+    heartbeat_ms: int | None = None
+    last_seen_ms: int | None = None
+
+
 @dataclass
 class WriteSet:
     """Everything one ingest step stores, written durably in one go."""
@@ -65,9 +115,11 @@ class WriteSet:
     seals: list[Seal] = field(default_factory=list)
     records: list[tuple[Record, Seal, int]] = field(default_factory=list)  # record, seal, leaf
     quarantine: list[QuarantineItem] = field(default_factory=list)
+    gaps: list[Gap] = field(default_factory=list)  # opened, shrunk or closed, in order
+    events: list[GatewayEvent] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.seals or self.records or self.quarantine)
+        return bool(self.seals or self.records or self.quarantine or self.gaps or self.events)
 
 
 @dataclass(frozen=True)
@@ -124,6 +176,24 @@ class Store(Protocol):
         ...
 
     def quarantined(self, limit: int = 100) -> list[QuarantineItem]: ...
+
+    def open_gaps(self, gateway: str | None = None, device: str | None = None) -> list[Gap]:
+        """Gaps not filled yet, of one device, one gateway or all, by gateway, device and first seq."""
+        ...
+
+    def gateway_states(self) -> list[GatewayState]:
+        """The latest status, heartbeat and time heard from, per gateway."""
+        ...
+
+    def day_counts(self, start_ms: int, end_ms: int) -> dict[tuple[str, str], dict[int, int]]:
+        """Records per (gateway, device) per UTC day (day start in ms) in [start_ms, end_ms)."""
+        ...
+
+    def hourly_last(
+        self, gateway: str, device: str, quantity: str, start_ms: int, end_ms: int
+    ) -> list[tuple[int, float]]:
+        """The last value of ``quantity`` in each hour of [start_ms, end_ms) that has one."""
+        ...
 
     def counts(self) -> StoreCounts: ...
 

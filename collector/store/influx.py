@@ -13,6 +13,11 @@ on InfluxDB 1.8+, 2.x and 3.x; see docs/storage.md):
   detection, chain heads and gap searches are time-range queries on it.
 - ``mrv_seal`` tags site, gateway; time = seal seq; fields hash, seal, sig, key,
   count, first_ms, last_ms.
+- ``mrv_gap`` tags site, gateway, device; time = first missing seq; fields
+  last, time_from, time_to, detected_ms (a filled gap is rewritten with
+  last < first, as InfluxDB 3 cannot delete).
+- ``mrv_gateway`` tags site, gateway; time = receive time; fields state
+  (retained status), heartbeat (JSON) or seen (1): the operators' view.
 - ``mrv_quarantine`` tag reason; payload in base64, split into parts below the
   64 KB string limit of InfluxDB 1.x.
 
@@ -44,6 +49,9 @@ from urllib3.exceptions import HTTPError
 
 from collector.store.base import (
     ChainHead,
+    Gap,
+    GatewayEvent,
+    GatewayState,
     Link,
     QuarantineItem,
     StoreCounts,
@@ -53,7 +61,7 @@ from collector.store.base import (
     WriteSet,
 )
 from mrv_core.signing import b64
-from mrv_core.timefmt import time_ms
+from mrv_core.timefmt import format_ms, time_ms
 
 NS_PER_MS = 1_000_000
 PART_CHARS = 60_000
@@ -92,6 +100,7 @@ class InfluxStore:
         )
         self._write = self._client.write_api(write_options=SYNCHRONOUS)
         self._quarantine_counter = 0
+        self._event_counter = 0
 
     # -- reading with InfluxQL -------------------------------------------------
     def query(self, q: str) -> list[dict[str, Any]]:
@@ -134,8 +143,13 @@ class InfluxStore:
         return clause + (f" AND device = {_quote(device)}" if device is not None else "")
 
     def head(self, gateway: str, device: str) -> ChainHead | None:
-        rows = self._rows(f"SELECT last(hash) AS hash FROM mrv_chain WHERE {self._where(gateway, device)}")
-        return ChainHead(int(rows[0]["time"]), rows[0]["hash"]) if rows else None
+        where = self._where(gateway, device)
+        rows = self._rows(f"SELECT hash, reading_ns FROM mrv_chain WHERE {where} ORDER BY time DESC LIMIT 1")
+        if not rows:
+            return None
+        return ChainHead(
+            int(rows[0]["time"]), rows[0]["hash"], format_ms(int(rows[0]["reading_ns"]) // NS_PER_MS)
+        )
 
     def links(self, gateway: str, device: str, seqs: Sequence[int]) -> dict[int, Link]:
         if not seqs:
@@ -199,6 +213,8 @@ class InfluxStore:
             )
         for item in items.quarantine:
             points.extend(self._quarantine_points(item))
+        points.extend(self._gap_point(gap) for gap in items.gaps)
+        points.extend(self._event_point(event) for event in items.events)
         # Bounded requests: InfluxDB refuses large bodies (25 MB by default in 1.x) by
         # closing the connection, and an unbounded write would fail on every retry.
         # A failure after some chunks is safe: points are idempotent and the caller
@@ -213,6 +229,34 @@ class InfluxStore:
                     f"{self.url}: write of points {start}..{start + len(chunk) - 1} "
                     f"of {len(points)} failed: {exc}"
                 ) from None
+
+    @staticmethod
+    def _gap_point(gap: Gap) -> Point:
+        # A filled gap is rewritten with last = first - 1 (no deletes: InfluxDB 3 has none).
+        point: Point = (
+            Point("mrv_gap")
+            .tag("site", gap.site)
+            .tag("gateway", gap.gateway)
+            .tag("device", gap.device)
+            .field("last", gap.last)
+            .field("time_from", gap.time_from)
+            .field("time_to", gap.time_to)
+            .field("detected_ms", gap.detected_ms)
+            .time(gap.first, WritePrecision.NS)
+        )
+        return point
+
+    def _event_point(self, event: GatewayEvent) -> Point:
+        self._event_counter = (self._event_counter + 1) % 1000
+        point: Point = Point("mrv_gateway").tag("site", event.site).tag("gateway", event.gateway)
+        if event.kind == "status":
+            point.field("state", str(event.payload.get("state")))
+        elif event.kind == "heartbeat":
+            point.field("heartbeat", json.dumps(dict(event.payload)))
+        else:
+            point.field("seen", 1)
+        point.time(event.received_ms * NS_PER_MS + self._event_counter, WritePrecision.NS)
+        return point
 
     def _quarantine_points(self, item: QuarantineItem) -> list[Point]:
         self._quarantine_counter = (self._quarantine_counter + 1) % 1000
@@ -291,6 +335,77 @@ class InfluxStore:
             f"AND time >= {first_ms * NS_PER_MS} AND time < {(last_ms + 1) * NS_PER_MS}"
         )
         return sorted(found, key=lambda r: r.leaf)
+
+    def open_gaps(self, gateway: str | None = None, device: str | None = None) -> list[Gap]:
+        where = " AND ".join(
+            clause
+            for clause in (
+                f"gateway = {_quote(gateway)}" if gateway is not None else "",
+                f"device = {_quote(device)}" if device is not None else "",
+            )
+            if clause
+        )
+        rows = self._rows(
+            "SELECT last, time_from, time_to, detected_ms FROM mrv_gap"
+            + (f" WHERE {where}" if where else "")
+            + " GROUP BY site, gateway, device"
+        )
+        gaps = [
+            Gap(
+                r["site"],
+                r["gateway"],
+                r["device"],
+                int(r["time"]),
+                int(r["last"]),
+                r["time_from"],
+                r["time_to"],
+                int(r["detected_ms"]),
+            )
+            for r in rows
+        ]
+        return sorted((g for g in gaps if not g.closed), key=lambda g: (g.gateway, g.device, g.first))
+
+    def gateway_states(self) -> list[GatewayState]:
+        latest: dict[tuple[str, str], dict[str, Any]] = {}
+        for field_name in ("state", "heartbeat", "seen"):
+            for row in self._rows(
+                f"SELECT last({field_name}) AS value FROM mrv_gateway GROUP BY site, gateway"
+            ):
+                entry = latest.setdefault((row["site"], row["gateway"]), {})
+                entry[field_name] = (row["value"], int(row["time"]) // NS_PER_MS)
+        states = []
+        for (site, gateway), entry in sorted(latest.items(), key=lambda item: item[0][1]):
+            state, state_ms = entry.get("state", (None, None))
+            beat, beat_ms = entry.get("heartbeat", (None, None))
+            seen = [ms for _, ms in entry.values()]
+            states.append(
+                GatewayState(
+                    site, gateway, state, state_ms, json.loads(beat) if beat else None, beat_ms, max(seen)
+                )
+            )
+        return states
+
+    def day_counts(self, start_ms: int, end_ms: int) -> dict[tuple[str, str], dict[int, int]]:
+        rows = self._rows(
+            f"SELECT count(seq) AS n FROM mrv_reading WHERE time >= {start_ms * NS_PER_MS} "
+            f"AND time < {end_ms * NS_PER_MS} GROUP BY time(1d), gateway, device fill(none)"
+        )
+        counts: dict[tuple[str, str], dict[int, int]] = {}
+        for row in rows:
+            counts.setdefault((row["gateway"], row["device"]), {})[int(row["time"]) // NS_PER_MS] = int(
+                row["n"]
+            )
+        return counts
+
+    def hourly_last(
+        self, gateway: str, device: str, quantity: str, start_ms: int, end_ms: int
+    ) -> list[tuple[int, float]]:
+        field_name = '"' + quantity.replace('"', "") + '"'
+        rows = self._rows(
+            f"SELECT last({field_name}) AS value FROM mrv_reading WHERE {self._where(gateway, device)} "
+            f"AND time >= {start_ms * NS_PER_MS} AND time < {end_ms * NS_PER_MS} GROUP BY time(1h) fill(none)"
+        )
+        return [(int(r["time"]) // NS_PER_MS, float(r["value"])) for r in rows if r["value"] is not None]
 
     def quarantined(self, limit: int = 100) -> list[QuarantineItem]:
         rows = self._rows(

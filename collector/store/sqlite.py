@@ -6,6 +6,7 @@ stored: an acknowledged record must survive a power cut.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -14,6 +15,9 @@ from typing import Any
 
 from collector.store.base import (
     ChainHead,
+    Gap,
+    GatewayEvent,
+    GatewayState,
     Link,
     QuarantineItem,
     StoreCounts,
@@ -22,7 +26,7 @@ from collector.store.base import (
     StoreError,
     WriteSet,
 )
-from mrv_core.timefmt import time_ms
+from mrv_core.timefmt import format_ms, time_ms
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS seals (
@@ -37,6 +41,13 @@ CREATE TABLE IF NOT EXISTS readings (
     PRIMARY KEY (gateway, device, seq));
 CREATE INDEX IF NOT EXISTS readings_by_time ON readings (gateway, device, time_ms, seq);
 CREATE INDEX IF NOT EXISTS readings_by_seal ON readings (gateway, seal_seq, leaf);
+CREATE TABLE IF NOT EXISTS gaps (
+    site TEXT NOT NULL, gateway TEXT NOT NULL, device TEXT NOT NULL, first INTEGER NOT NULL,
+    last INTEGER NOT NULL, time_from TEXT NOT NULL, time_to TEXT NOT NULL, detected_ms INTEGER NOT NULL,
+    PRIMARY KEY (gateway, device, first));
+CREATE TABLE IF NOT EXISTS gateway_state (
+    gateway TEXT PRIMARY KEY, site TEXT NOT NULL, state TEXT, state_ms INTEGER,
+    heartbeat TEXT, heartbeat_ms INTEGER, last_seen_ms INTEGER);
 CREATE TABLE IF NOT EXISTS quarantine (
     id INTEGER PRIMARY KEY, received_ms INTEGER NOT NULL, topic TEXT NOT NULL,
     gateway TEXT NOT NULL, reason TEXT NOT NULL, detail TEXT NOT NULL, payload BLOB NOT NULL);
@@ -72,10 +83,11 @@ class SqliteStore:
 
     def head(self, gateway: str, device: str) -> ChainHead | None:
         row = self._one(
-            "SELECT seq, hash FROM readings WHERE gateway = ? AND device = ? ORDER BY seq DESC LIMIT 1",
+            "SELECT seq, hash, time_ms FROM readings WHERE gateway = ? AND device = ? "
+            "ORDER BY seq DESC LIMIT 1",
             (gateway, device),
         )
-        return None if row is None else ChainHead(int(row[0]), str(row[1]))
+        return None if row is None else ChainHead(int(row[0]), str(row[1]), format_ms(int(row[2])))
 
     def links(self, gateway: str, device: str, seqs: Sequence[int]) -> dict[int, Link]:
         if not seqs:
@@ -131,6 +143,10 @@ class SqliteStore:
                         for r, seal, leaf in items.records
                     ],
                 )
+                for gap in items.gaps:
+                    self._write_gap(gap)
+                for event in items.events:
+                    self._write_event(event)
                 self._db.executemany(
                     "INSERT INTO quarantine (received_ms, topic, gateway, reason, detail, payload) "
                     "VALUES (?, ?, ?, ?, ?, ?)",
@@ -144,6 +160,86 @@ class SqliteStore:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
                 raise StoreError(f"{self.path}: write failed: {exc}") from None
+
+    def _write_gap(self, gap: Gap) -> None:
+        if gap.closed:
+            self._db.execute(
+                "DELETE FROM gaps WHERE gateway = ? AND device = ? AND first = ?",
+                (gap.gateway, gap.device, gap.first),
+            )
+            return
+        self._db.execute(
+            "INSERT OR REPLACE INTO gaps VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                gap.site,
+                gap.gateway,
+                gap.device,
+                gap.first,
+                gap.last,
+                gap.time_from,
+                gap.time_to,
+                gap.detected_ms,
+            ),
+        )
+
+    def _write_event(self, event: GatewayEvent) -> None:
+        self._db.execute(
+            "INSERT INTO gateway_state (gateway, site) VALUES (?, ?) ON CONFLICT(gateway) DO NOTHING",
+            (event.gateway, event.site),
+        )
+        if event.kind == "status":
+            sql = "UPDATE gateway_state SET state = ?, state_ms = ? WHERE gateway = ?"
+            self._db.execute(sql, (str(event.payload.get("state")), event.received_ms, event.gateway))
+        elif event.kind == "heartbeat":
+            sql = "UPDATE gateway_state SET heartbeat = ?, heartbeat_ms = ? WHERE gateway = ?"
+            self._db.execute(sql, (json.dumps(dict(event.payload)), event.received_ms, event.gateway))
+        self._db.execute(
+            "UPDATE gateway_state SET site = ?, last_seen_ms = MAX(COALESCE(last_seen_ms, 0), ?) "
+            "WHERE gateway = ?",
+            (event.site, event.received_ms, event.gateway),
+        )
+
+    def open_gaps(self, gateway: str | None = None, device: str | None = None) -> list[Gap]:
+        rows = self._all(
+            "SELECT site, gateway, device, first, last, time_from, time_to, detected_ms FROM gaps "
+            "WHERE (? IS NULL OR gateway = ?) AND (? IS NULL OR device = ?) ORDER BY gateway, device, first",
+            (gateway, gateway, device, device),
+        )
+        return [Gap(*row) for row in rows]
+
+    def gateway_states(self) -> list[GatewayState]:
+        rows = self._all(
+            "SELECT site, gateway, state, state_ms, heartbeat, heartbeat_ms, last_seen_ms FROM gateway_state "
+            "ORDER BY gateway",
+            (),
+        )
+        return [
+            GatewayState(site, gateway, state, state_ms, json.loads(beat) if beat else None, beat_ms, seen_ms)
+            for site, gateway, state, state_ms, beat, beat_ms, seen_ms in rows
+        ]
+
+    def day_counts(self, start_ms: int, end_ms: int) -> dict[tuple[str, str], dict[int, int]]:
+        rows = self._all(
+            "SELECT gateway, device, (time_ms / 86400000) * 86400000 AS day, COUNT(*) FROM readings "
+            "WHERE time_ms >= ? AND time_ms < ? GROUP BY gateway, device, day",
+            (start_ms, end_ms),
+        )
+        counts: dict[tuple[str, str], dict[int, int]] = {}
+        for gateway, device, day, count in rows:
+            counts.setdefault((gateway, device), {})[int(day)] = int(count)
+        return counts
+
+    def hourly_last(
+        self, gateway: str, device: str, quantity: str, start_ms: int, end_ms: int
+    ) -> list[tuple[int, float]]:
+        # SQLite returns the row of MAX(time_ms) for the bare columns: the last record of each hour.
+        rows = self._all(
+            "SELECT (time_ms / 3600000) * 3600000 AS hour, MAX(time_ms), "
+            "json_extract(data, '$.values.' || ? || '.value') FROM readings "
+            "WHERE gateway = ? AND device = ? AND time_ms >= ? AND time_ms < ? GROUP BY hour ORDER BY hour",
+            (quantity, gateway, device, start_ms, end_ms),
+        )
+        return [(int(hour), float(value)) for hour, _, value in rows if value is not None]
 
     def records_between(self, gateway: str, device: str, start_ms: int, end_ms: int) -> list[StoredRecord]:
         rows = self._all(

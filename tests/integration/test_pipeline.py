@@ -24,6 +24,7 @@ import pytest
 from agent.buffer import open_stats
 from agent.clock import ScaledClock
 from agent.simulator import Simulator, default_meters
+from collector.store.sqlite import SqliteStore
 from mrv_core.keyring import parse_keyring
 from mrv_core.profile import Profile
 from mrv_core.profile_schema import load_profile
@@ -93,7 +94,12 @@ def site_for(tmp_path: Path, mosquitto: Mosquitto, store: dict[str, Any]) -> Ite
                 "profiles_dir": str(ROOT / "firmware_profiles"),
                 "buffer": {"path": "state/buffer.sqlite"},
                 "seal": {"interval_s": 30, "max_records": 50},
-                "mqtt": {"host": "127.0.0.1", "port": mosquitto.port, "client_id": f"agent-{tmp_path.name}"},
+                "mqtt": {
+                    "host": "127.0.0.1",
+                    "port": mosquitto.port,
+                    "client_id": f"agent-{tmp_path.name}",
+                    "heartbeat_s": 1,
+                },
                 "simulated_clock": {"start": START.isoformat(), "anchor_unix": anchor, "speed": SPEED},
                 "devices": [
                     {
@@ -282,3 +288,11 @@ def test_chain_into_sqlite(tmp_path: Path, mosquitto: Mosquitto) -> None:
         db.close()
         _check_evidence(site, records, seals, members, taken)
         _verify_export(site)
+        # The operators' view arrived too: the retained status (offline after the clean stop) and heartbeats.
+        store = SqliteStore(tmp_path / "collector.sqlite")
+        (state,) = store.gateway_states()
+        store.close()
+        assert (state.site, state.gateway, state.state) == ("it-site", "gw-it-01", "offline")
+        assert state.heartbeat is not None and set(state.heartbeat["devices"]) == {"pv-1", "pv-2"}
+        assert state.heartbeat["devices"]["pv-1"]["poll_interval_s"] == 6
+        assert state.heartbeat["buffer"]["pending_records"] >= 0

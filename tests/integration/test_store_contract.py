@@ -147,3 +147,58 @@ def test_unreachable_influxdb_raises_store_error() -> None:
     store = InfluxStore("http://127.0.0.1:9", org="mrv", bucket="mrv", timeout_s=2)
     with pytest.raises(StoreError):
         _ingest(store, gw, gw.message(gw.seal([gw.record("m1", 0, 1)])))
+
+
+def test_gaps_are_recorded_split_and_closed(store: Store) -> None:
+    gw = Gateway()
+    records = [gw.record("m1", i, i) for i in range(10)]
+    _ingest(store, gw, gw.message(gw.seal(records[:2] + records[7:])))  # seqs 3..7 missing
+    (gap,) = store.open_gaps("gw-test", "m1")
+    assert (gap.first, gap.last, gap.missing) == (3, 7, 5)
+    assert (gap.time_from, gap.time_to) == (at(gw, 1), at(gw, 7))
+    _ingest(store, gw, gw.message(gw.seal([records[4]])))  # seq 5 arrives late: 3..4 and 6..7 remain
+    assert [(g.first, g.last) for g in store.open_gaps("gw-test", "m1")] == [(3, 4), (6, 7)]
+    _ingest(store, gw, gw.message(gw.seal([records[2], records[3]])))  # 3..4 filled
+    assert [(g.first, g.last) for g in store.open_gaps()] == [(6, 7)]
+    _ingest(store, gw, gw.message(gw.seal([records[6], records[5]])))  # in any order
+    assert store.open_gaps() == []
+    assert holes(store.stored_seqs("gw-test", "m1", 1, 10), 1, 10) == []
+
+
+def test_gateway_status_heartbeat_and_last_seen(store: Store) -> None:
+    gw = Gateway()
+    base = "mrv/v1/site-test/gw-test"
+    heartbeat = {"gateway": "gw-test", "time": "2026-01-01T00:00:00.000Z", "buffer": {"pending_records": 3}}
+    ingestor = Ingestor(store, gw.keyring(), clock_ms=lambda: 1_767_225_600_000)
+    ingest_messages(
+        ingestor, [(f"{base}/status", json.dumps({"gateway": "gw-test", "state": "online"}).encode())]
+    )
+    ingest_messages(ingestor, [(f"{base}/heartbeat", json.dumps(heartbeat).encode())])
+    ingestor.clock_ms = lambda: 1_767_225_660_000
+    ingest_messages(ingestor, [(gw.topic, gw.message(gw.seal([gw.record("m1", 0, 1)])))])
+    (state,) = store.gateway_states()
+    assert (state.site, state.gateway, state.state) == ("site-test", "gw-test", "online")
+    assert state.heartbeat is not None and state.heartbeat["buffer"] == {"pending_records": 3}
+    assert state.state_ms == 1_767_225_600_000 and state.last_seen_ms == 1_767_225_660_000
+    bad = ingest_messages(
+        ingestor,
+        [
+            (f"{base}/status", b'{"gateway": "gw-test", "state": "asleep"}'),
+            (f"{base}/heartbeat", b"not json"),
+            (f"{base}/status", b""),
+        ],
+    )
+    assert dict(bad.quarantined) == {
+        "malformed_status": 2
+    }  # the empty retained message is a clear, not an error
+
+
+def test_day_counts_and_hourly_values(store: Store) -> None:
+    gw = Gateway()  # records every 30 minutes across two UTC days
+    _ingest(store, gw, gw.message(gw.seal([gw.record("m1", 30 * i, 100 + i) for i in range(60)])))
+    day = 86_400_000
+    start = time_ms(at(gw, 0))
+    counts = store.day_counts(start - day, start + 3 * day)
+    assert counts == {("gw-test", "m1"): {start: 48, start + day: 12}}
+    hours = store.hourly_last("gw-test", "m1", "energy_active_export_total", start, start + 3 * 3_600_000)
+    assert hours == [(start, 101.0), (start + 3_600_000, 103.0), (start + 7_200_000, 105.0)]
