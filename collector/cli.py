@@ -9,14 +9,12 @@ import logging
 import signal
 import sys
 import threading
-import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from collector.config import CollectorConfig, InfluxStoreSection, load_collector_config
 from collector.gateways import (
-    KeyringWatcher,
     RegistryError,
     enroll,
     load_registry,
@@ -25,7 +23,9 @@ from collector.gateways import (
     rotate,
     save_registry,
 )
+from collector.secrets_files import ExposedSecretError
 from collector.store.base import FAR_FUTURE_MS, Store, StoreError, holes
+from collector.tokens import ROLES, TokenEntry, TokenError, load_tokens, new_token, save_tokens, token_hash
 from mrv_core.config_errors import ConfigError
 from mrv_core.keyring import KeyringError, Registry
 from mrv_core.methodologies import registry
@@ -60,19 +60,17 @@ def load_keyring(config: CollectorConfig) -> Keyring:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from collector.ingest import MqttIngest  # noqa: PLC0415
-    from collector.processing import Ingestor  # noqa: PLC0415
+    from collector.service import CollectorService  # noqa: PLC0415 - keep the other commands light
 
     config = load_collector_config(args.config)
     keyring = load_keyring(config)  # refuse to start on a broken registry
-    watcher = KeyringWatcher(config.keyring)
     store = open_store(config)
-    ingestor = Ingestor(store, keyring, clock_ms=lambda: int(time.time() * 1000))
-    ingest = MqttIngest(config.mqtt, ingestor, keyring_source=watcher.current)
+    service = CollectorService(config, store, keyring)
+    ingest = service.ingest
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    ingest.start()
+    service.start()
     log.info("collector: %d registered key(s), store %s", len(keyring.keys), config.store.type)
     while not stop.wait(args.stats_every):
         totals = ingest.stats.totals
@@ -84,7 +82,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             totals.gaps,
             sum(totals.quarantined.values()),
         )
-    ingest.stop()
+    service.stop()
     store.close()
     return 0
 
@@ -350,6 +348,32 @@ def cmd_gateways(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tokens(args: argparse.Namespace) -> int:
+    """API tokens: shown once when created, stored hashed in a mode-0600 file."""
+    config = load_collector_config(args.config)
+    if config.http is None:
+        raise ConfigError(f"{args.config}: http: no HTTP section, so no tokens file is configured")
+    path = config.http.tokens_file
+    tokens = load_tokens(path)
+    if args.action == "list":
+        for entry in tokens.entries:
+            print(f"{entry.name:<24} {entry.role:<9} created {entry.created or '-'}")
+        if not tokens.entries:
+            print(f"no tokens in {path}")
+        return 0
+    if not args.name:
+        raise ConfigError(f"tokens {args.action}: --name is required")
+    if args.action == "revoke":
+        save_tokens(path, tokens.without(args.name))
+        print(f"revoked token {args.name}")
+        return 0
+    token = new_token()
+    save_tokens(path, tokens.with_entry(TokenEntry(args.name, args.role, token_hash(token), _now_text())))
+    print(token)
+    print(f"(token {args.name!r}, role {args.role}: shown once, stored hashed in {path})", file=sys.stderr)
+    return 0
+
+
 def cmd_methodologies(_args: argparse.Namespace) -> int:
     for methodology in registry().values():
         print(f"{methodology.id}: {methodology.title} ({methodology.family})")
@@ -412,6 +436,13 @@ def build_parser() -> argparse.ArgumentParser:
     gateways.add_argument("--json", action="store_true")
     gateways.set_defaults(func=cmd_gateways)
 
+    tokens = sub.add_parser("tokens", help="create, list and revoke API tokens")
+    tokens.add_argument("action", choices=["add", "list", "revoke"])
+    tokens.add_argument("--config", type=Path, required=True)
+    tokens.add_argument("--name", help="who or what the token is for")
+    tokens.add_argument("--role", choices=list(ROLES), default="operator")
+    tokens.set_defaults(func=cmd_tokens)
+
     methodologies = sub.add_parser("methodologies", help="list methodologies and their equations")
     methodologies.set_defaults(func=cmd_methodologies)
     return parser
@@ -426,7 +457,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return int(args.func(args))
-    except (ConfigError, KeyringError, StoreError, RegistryError, OSError) as exc:
+    except (
+        ConfigError,
+        KeyringError,
+        StoreError,
+        RegistryError,
+        TokenError,
+        ExposedSecretError,
+        OSError,
+    ) as exc:
         print(f"mrv-collector: {exc}", file=sys.stderr)
         return 2
 

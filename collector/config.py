@@ -54,8 +54,24 @@ class InfluxStoreSection(_Strict):
 StoreSection = Annotated[SqliteStoreSection | InfluxStoreSection, Field(discriminator="type")]
 
 
+class HttpSection(_Strict):
+    listen: str = Field(default="127.0.0.1:8080", pattern=r"^[^:\s]+:\d{1,5}$", description="host:port")
+    tokens_file: Path = Field(default=Path("tokens.json"), description="API tokens, stored hashed, mode 0600")
+
+    @property
+    def host(self) -> str:
+        return self.listen.rsplit(":", 1)[0]
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rsplit(":", 1)[1])
+
+
 class CollectorConfig(_Strict):
     mqtt: MqttSection = MqttSection()
+    http: HttpSection | None = Field(
+        default=None, description="status API, page and metrics; off when absent"
+    )
     store: StoreSection = SqliteStoreSection(type="sqlite")
     keyring: Path = Field(description="JSON file of registered gateway keys")
     profiles_dir: Path = Path("firmware_profiles")
@@ -67,8 +83,14 @@ class CollectorConfig(_Strict):
         store = self.store
         if isinstance(store, SqliteStoreSection):
             store = store.model_copy(update={"path": fix(store.path)})
+        http = self.http.model_copy(update={"tokens_file": fix(self.http.tokens_file)}) if self.http else None
         return self.model_copy(
-            update={"keyring": fix(self.keyring), "profiles_dir": fix(self.profiles_dir), "store": store}
+            update={
+                "keyring": fix(self.keyring),
+                "profiles_dir": fix(self.profiles_dir),
+                "store": store,
+                "http": http,
+            }
         )
 
 

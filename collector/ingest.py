@@ -13,6 +13,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from collector.config import MqttSection
+from collector.metrics import Metrics
 from collector.processing import Ingestor, IngestResult, ingest_messages
 from collector.store.base import StoreError
 from mrv_core.verify import Keyring
@@ -40,15 +42,36 @@ class IngestStats:
     store_errors: int = 0
     connected: bool = False
     last_error: str = ""
+    in_hand_since: float | None = None  # monotonic receive time of the oldest message being stored
+    recent: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=10_000))
+
+    def rate_per_s(self, now: float, window_s: float = 60.0) -> float:
+        """Records stored per second over the last ``window_s`` seconds."""
+        stored = sum(n for at, n in self.recent if now - at <= window_s)
+        return stored / window_s
+
+    def as_totals(self) -> dict[str, int]:
+        return {
+            "messages": self.messages,
+            "stored": self.totals.stored,
+            "duplicates": self.totals.duplicates,
+            "gaps": self.totals.gaps,
+            "quarantined": sum(self.totals.quarantined.values()),
+        }
 
 
 class MqttIngest:
     def __init__(
-        self, config: MqttSection, ingestor: Ingestor, keyring_source: Callable[[], Keyring] | None = None
+        self,
+        config: MqttSection,
+        ingestor: Ingestor,
+        keyring_source: Callable[[], Keyring] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.config = config
         self.ingestor = ingestor
         self.keyring_source = keyring_source
+        self.metrics = metrics
         self.stats = IngestStats()
         share = f"$share/{config.shared_group}/" if config.shared_group else ""
         self.topics = [
@@ -78,6 +101,8 @@ class MqttIngest:
             log.error("%s", self.stats.last_error)
             return
         self.stats.connected = True
+        if self.metrics:
+            self.metrics.broker_connected.set(1)
         client.subscribe([(topic, 1) for topic in self.topics])
         log.info(
             "subscribed to %s on mqtt://%s:%d (session present: %s)",
@@ -89,6 +114,8 @@ class MqttIngest:
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: ReasonCode, _p: Any) -> None:
         self.stats.connected = False
+        if self.metrics:
+            self.metrics.broker_connected.set(0)
         if not self._stop.is_set():
             log.warning("disconnected from the broker: %s", reason)
 
@@ -145,13 +172,17 @@ class MqttIngest:
     def _store_then_ack(self, group: list[mqtt.MQTTMessage]) -> None:
         if self.keyring_source is not None:  # enrollments and revocations apply from the next group
             self.ingestor.keyring = self.keyring_source()
+        self.stats.in_hand_since = min(m.timestamp for m in group)
         backoff = 0.5
         while True:
+            started = time.monotonic()
             try:
                 result = ingest_messages(self.ingestor, [(m.topic, bytes(m.payload)) for m in group])
                 break
             except StoreError as exc:
                 self.stats.store_errors += 1
+                if self.metrics:
+                    self.metrics.store_errors.inc()
                 self.stats.last_error = str(exc)
                 log.error("store unavailable, holding %d message(s) unacknowledged: %s", len(group), exc)
                 if self._stop.wait(backoff):
@@ -159,8 +190,12 @@ class MqttIngest:
                 backoff = min(backoff * 2, 30.0)
         for message in group:
             self._client.ack(message.mid, message.qos)
+        self.stats.in_hand_since = None
         self.stats.messages += len(group)
         self.stats.totals.add(result)
+        self.stats.recent.append((time.monotonic(), result.stored))
+        if self.metrics:
+            self.metrics.count(result, time.monotonic() - started, len(group))
         if result.quarantined or result.gaps:
             log.warning(
                 "ingest: %d stored, %d duplicate, %d gap(s), quarantined %s",
@@ -172,6 +207,13 @@ class MqttIngest:
         if self.stats.store_errors and self.stats.last_error:
             log.info("store reachable again; resumed")
             self.stats.last_error = ""
+
+    def queue_depth(self) -> int:
+        return self._messages.qsize()
+
+    def oldest_age_s(self) -> float | None:
+        since = self.stats.in_hand_since
+        return None if since is None else round(time.monotonic() - since, 3)
 
     def wait_idle(self, timeout_s: float) -> bool:
         deadline = time.monotonic() + timeout_s

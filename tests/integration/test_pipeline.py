@@ -99,6 +99,7 @@ def site_for(tmp_path: Path, mosquitto: Mosquitto, store: dict[str, Any]) -> Ite
                     "port": mosquitto.port,
                     "client_id": f"agent-{tmp_path.name}",
                     "heartbeat_s": 1,
+                    "topic_prefix": f"mrv-{tmp_path.name}/v1",  # retained messages of other tests stay out
                 },
                 "simulated_clock": {"start": START.isoformat(), "anchor_unix": anchor, "speed": SPEED},
                 "devices": [
@@ -130,6 +131,7 @@ def site_for(tmp_path: Path, mosquitto: Mosquitto, store: dict[str, Any]) -> Ite
                     "host": "127.0.0.1",
                     "port": mosquitto.port,
                     "client_id": f"collector-{tmp_path.name}",
+                    "topic_prefix": f"mrv-{tmp_path.name}/v1",
                 },
                 "store": store,
                 "keyring": str(keyring),
