@@ -13,9 +13,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
-# Debian packages the tests start their own instances of (free loopback ports, temp folders).
+# Debian packages the tests need: brokers and InfluxDB they start on free loopback ports in
+# temp folders, and Chromium to look at the status page as a person would.
 system-test-deps:
-	@$(DEPS) mosquitto:mosquitto influxdb:influxd
+	@$(DEPS) mosquitto:mosquitto influxdb:influxd chromium:chromium
 
 demo: $(STAMP)
 	@$(DEPS) --optional mosquitto:mosquitto || { echo "demo: no Mosquitto here; using the embedded amqtt broker"; \

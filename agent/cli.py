@@ -19,6 +19,7 @@ from agent.keys import KeyFileError, create_signer, load_or_create_signer, load_
 from mrv_core.config_errors import ConfigError
 from mrv_core.profile import Profile
 from mrv_core.profile_schema import load_profile, load_profile_dir
+from mrv_core.secret_files import ExposedSecretError
 from mrv_core.signing import b64
 from mrv_core.timefmt import format_time
 
@@ -126,6 +127,9 @@ def enrollment_request(config: AgentConfig) -> dict[str, str]:
 def cmd_enroll(args: argparse.Namespace) -> int:
     """Print (or write) the request an operator feeds to 'mrv-collector gateways add'."""
     config = load_agent_config(args.config)
+    _, created = load_or_create_signer(config.gateway.key_file)
+    if created:
+        print(f"created the gateway key {config.gateway.key_file} (mode 0600)", file=sys.stderr)
     text = json.dumps(enrollment_request(config), indent=2) + "\n"
     if args.out:
         args.out.write_text(text)
@@ -275,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging(args.verbose)
     try:
         return int(args.func(args))
-    except (ConfigError, KeyFileError, BufferError) as exc:
+    except (ConfigError, KeyFileError, BufferError, ExposedSecretError) as exc:
         print(f"mrv-agent: {exc}", file=sys.stderr)
         return 2
 

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mrv_core.config_errors import load_document
+from mrv_core.mqtt_security import TlsSection
 
 ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
@@ -55,7 +56,10 @@ class MqttSection(_Strict):
     protocol: Literal["5", "3.1.1"] = "5"
     client_id: str | None = None
     username: str | None = None
-    password: str | None = None
+    password_file: Path | None = Field(default=None, description="broker password, in a private file")
+    tls: TlsSection | None = Field(
+        default=None, description="TLS to the broker, mutual with a client certificate"
+    )
     keepalive_s: int = Field(default=30, ge=5, le=3600)
     topic_prefix: str = "mrv/v1"
     max_inflight: int = Field(default=20, ge=1, le=1000)
@@ -104,11 +108,18 @@ class AgentConfig(_Strict):
         def fix(path: Path) -> Path:
             return path if path.is_absolute() else (base / path)
 
+        mqtt = self.mqtt.model_copy(
+            update={
+                "password_file": fix(self.mqtt.password_file) if self.mqtt.password_file else None,
+                "tls": self.mqtt.tls.resolved(fix) if self.mqtt.tls else None,
+            }
+        )
         return self.model_copy(
             update={
                 "gateway": self.gateway.model_copy(update={"key_file": fix(self.gateway.key_file)}),
                 "profiles_dir": fix(self.profiles_dir),
                 "buffer": self.buffer.model_copy(update={"path": fix(self.buffer.path)}),
+                "mqtt": mqtt,
             }
         )
 

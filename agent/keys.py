@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-import stat
 from pathlib import Path
 
+from mrv_core.secret_files import ExposedSecretError, ensure_private
 from mrv_core.signing import Signer
 
 
@@ -15,14 +15,9 @@ class KeyFileError(RuntimeError):
 
 def load_signer(path: Path) -> Signer:
     try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise KeyFileError(f"{path}: no gateway key; create one with 'mrv-agent key init'") from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise KeyFileError(
-            f"{path}: the gateway key is readable by others (mode {stat.S_IMODE(mode):o}); "
-            f"run 'chmod 600 {path}'"
-        )
+        ensure_private(path, "the gateway key", missing_hint="create one with 'mrv-agent key init'")
+    except ExposedSecretError as exc:
+        raise KeyFileError(str(exc)) from None
     try:
         return Signer.from_pem(path.read_bytes())
     except (OSError, ValueError, TypeError) as exc:

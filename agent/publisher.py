@@ -29,6 +29,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from agent.buffer import Buffer
 from agent.config import MqttSection
 from mrv_core.envelope import build_envelope
+from mrv_core.mqtt_security import broker_password
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,15 @@ class Publisher:
             clean_session=None if v5 else False,
         )
         if self.config.username:
-            client.username_pw_set(self.config.username, self.config.password)
+            client.username_pw_set(self.config.username, broker_password(self.config.password_file))
+        if self.config.tls is not None:
+            self.config.tls.check_private()
+            tls = self.config.tls
+            client.tls_set(
+                ca_certs=str(tls.ca_file),
+                certfile=str(tls.cert_file) if tls.cert_file else None,
+                keyfile=str(tls.key_file) if tls.key_file else None,
+            )
         client.max_inflight_messages_set(self.config.max_inflight)
         client.reconnect_delay_set(1, 60)
         client.will_set(self.status_topic, self._status("offline"), qos=1, retain=True)

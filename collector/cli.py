@@ -9,10 +9,12 @@ import logging
 import signal
 import sys
 import threading
+import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from collector import status
 from collector.config import CollectorConfig, InfluxStoreSection, load_collector_config
 from collector.gateways import (
     RegistryError,
@@ -23,13 +25,12 @@ from collector.gateways import (
     rotate,
     save_registry,
 )
-from collector.secrets_files import ExposedSecretError
-from collector.store.base import FAR_FUTURE_MS, Store, StoreError, holes
+from collector.store.base import Store, StoreError
 from collector.tokens import ROLES, TokenEntry, TokenError, load_tokens, new_token, save_tokens, token_hash
 from mrv_core.config_errors import ConfigError
 from mrv_core.keyring import KeyringError, Registry
 from mrv_core.methodologies import registry
-from mrv_core.record import parse_record
+from mrv_core.secret_files import ExposedSecretError
 from mrv_core.timefmt import format_ms, format_time
 from mrv_core.verify import Keyring
 
@@ -199,55 +200,63 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def status_snapshot(store: Store) -> dict[str, Any]:
+def status_snapshot(store: Store, registry: Registry, now_ms: int) -> dict[str, Any]:
+    """The operators' picture (the API's and the page's), for a terminal or a script."""
     counts = store.counts()
-    devices = []
-    for site, gateway, device in store.devices():
-        head = store.head(gateway, device)
-        missing = holes(store.stored_seqs(gateway, device, 1, head.seq), 1, head.seq) if head else []
-        last = store.record_before(gateway, device, FAR_FUTURE_MS)
-        devices.append(
-            {
-                "site": site,
-                "gateway": gateway,
-                "device": device,
-                "last_seq": head.seq if head else None,
-                "last_time": parse_record(last.data).time if last else None,
-                "missing_records": sum(b - a + 1 for a, b in missing),
-                "gaps": [{"from_seq": a, "to_seq": b} for a, b in missing[:20]],
-            }
-        )
-    reasons: dict[str, int] = {}
-    for item in store.quarantined(1000):
-        reasons[item.reason] = reasons.get(item.reason, 0) + 1
     return {
         "records": counts.records,
         "seals": counts.seals,
         "quarantined": counts.quarantined,
-        "quarantine_reasons_recent": reasons,
-        "devices": devices,
+        "gateways": status.gateways(store, registry, now_ms),
+        "devices": status.devices(store, status.Window(now_ms), sparklines=False),
+        "quarantine": status.quarantine(store, 20),
     }
+
+
+def _render_status(snapshot: dict[str, Any]) -> str:
+    reasons = ", ".join(f"{r} {n}" for r, n in snapshot["quarantine"]["recent_reasons"].items())
+    lines = [
+        f"store: {snapshot['records']} records, {snapshot['seals']} seals, "
+        f"{snapshot['quarantined']} quarantined{f' ({reasons})' if reasons else ''}",
+        "",
+        f"{'GATEWAY':<28} {'STATUS':<12} {'LAST SEEN':<12} {'BUFFER':>7}  {'OLDEST UNSENT':<25} "
+        f"{'CLOCK OFFSET':>12}  DEVICE ERRORS",
+    ]
+    for g in snapshot["gateways"]:
+        seen = "never" if g["last_seen_age_s"] is None else f"{g['last_seen_age_s']:.0f} s ago"
+        offset = "-" if g["clock_offset_s"] is None else f"{g['clock_offset_s']} s"
+        errors = "; ".join(f"{d}: {e['last_error']}" for d, e in g["device_errors"].items()) or "-"
+        buffer = "-" if g["buffer_pending_records"] is None else str(g["buffer_pending_records"])
+        lines.append(
+            f"{g['site'] + '/' + g['gateway']:<28} {g['status']:<12} {seen:<12} {buffer:>7}  "
+            f"{g['oldest_pending'] or '-':<25} {offset:>12}  {errors}"
+        )
+    lines += ["", f"{'DEVICE':<28} {'LAST READING':<25} {'SEQ':>8}  {'OPEN GAPS':<24} LAST 7 DAYS (%)"]
+    for d in snapshot["devices"]:
+        gaps = f"{d['missing_records']} missing in {len(d['open_gaps'])}" if d["open_gaps"] else "none"
+        week = " ".join(
+            "-" if c["ratio"] is None else f"{c['ratio'] * 100:.0f}" for c in d["completeness"][-7:]
+        )
+        lines.append(
+            f"{d['gateway'] + '/' + d['device']:<28} {d['last_time'] or '-':<25} "
+            f"{d['last_seq'] if d['last_seq'] is not None else '-':>8}  {gaps:<24} {week}"
+        )
+        for quality in d["quality"]:
+            lines.append(f"{'':<28} quality: {quality}")
+    for item in snapshot["quarantine"]["items"][:5]:
+        lines.append(f"quarantined {item['received']} {item['reason']}: {item['detail']}")
+    return "\n".join(lines)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     config = load_collector_config(args.config)
+    registry = load_registry(config.keyring)
     store = open_store(config)
     try:
-        snapshot = status_snapshot(store)
+        snapshot = status_snapshot(store, registry, int(time.time() * 1000))
     finally:
         store.close()
-    if args.json:
-        print(json.dumps(snapshot, indent=2))
-        return 0
-    print(
-        f"store: {snapshot['records']} records, {snapshot['seals']} seals, "
-        f"{snapshot['quarantined']} quarantined {snapshot['quarantine_reasons_recent'] or ''}"
-    )
-    for d in snapshot["devices"]:
-        print(
-            f"  {d['site']}/{d['gateway']}/{d['device']}: last seq {d['last_seq']} at {d['last_time']}, "
-            f"{d['missing_records']} missing record(s)"
-        )
+    print(json.dumps(snapshot, indent=2) if args.json else _render_status(snapshot))
     return 0
 
 

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from mrv_core.config_errors import load_document
+from mrv_core.mqtt_security import TlsSection
 
 
 class _Strict(BaseModel):
@@ -20,7 +21,10 @@ class MqttSection(_Strict):
     protocol: Literal["5", "3.1.1"] = "5"
     client_id: str = "mrv-collector"
     username: str | None = None
-    password: str | None = None
+    password_file: Path | None = Field(default=None, description="broker password, in a private file")
+    tls: TlsSection | None = Field(
+        default=None, description="TLS to the broker, mutual with a client certificate"
+    )
     keepalive_s: int = Field(default=30, ge=5, le=3600)
     topic_prefix: str = "mrv/v1"
     shared_group: str | None = Field(
@@ -84,12 +88,19 @@ class CollectorConfig(_Strict):
         if isinstance(store, SqliteStoreSection):
             store = store.model_copy(update={"path": fix(store.path)})
         http = self.http.model_copy(update={"tokens_file": fix(self.http.tokens_file)}) if self.http else None
+        mqtt = self.mqtt.model_copy(
+            update={
+                "password_file": fix(self.mqtt.password_file) if self.mqtt.password_file else None,
+                "tls": self.mqtt.tls.resolved(fix) if self.mqtt.tls else None,
+            }
+        )
         return self.model_copy(
             update={
                 "keyring": fix(self.keyring),
                 "profiles_dir": fix(self.profiles_dir),
                 "store": store,
                 "http": http,
+                "mqtt": mqtt,
             }
         )
 

@@ -28,6 +28,7 @@ from collector.config import MqttSection
 from collector.metrics import Metrics
 from collector.processing import Ingestor, IngestResult, ingest_messages
 from collector.store.base import StoreError
+from mrv_core.mqtt_security import broker_password
 from mrv_core.verify import Keyring
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,14 @@ class MqttIngest:
             manual_ack=True,
         )
         if config.username:
-            self._client.username_pw_set(config.username, config.password)
+            self._client.username_pw_set(config.username, broker_password(config.password_file))
+        if config.tls is not None:
+            config.tls.check_private()
+            self._client.tls_set(
+                ca_certs=str(config.tls.ca_file),
+                certfile=str(config.tls.cert_file) if config.tls.cert_file else None,
+                keyfile=str(config.tls.key_file) if config.tls.key_file else None,
+            )
         self._client.reconnect_delay_set(1, 30)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect

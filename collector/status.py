@@ -96,7 +96,7 @@ def _sparkline(
     quantity = next((q for q in SPARK_QUANTITIES if q in quantities), None)
     if quantity is None:
         return {"quantity": None, "values": []}
-    end = (last_ms // HOUR_MS + 1) * HOUR_MS
+    end = last_ms // HOUR_MS * HOUR_MS  # the hour in progress is left out: it would look like a drop
     hours = store.hourly_last(gateway, device, quantity, end - 25 * HOUR_MS, end)
     values = [max(0.0, b - a) for (_, a), (_, b) in pairwise(hours)]
     return {"quantity": quantity, "unit_per": "hour", "values": [round(v, 6) for v in values[-24:]]}
@@ -126,12 +126,15 @@ def devices(store: Store, window: Window, *, sparklines: bool = True) -> list[di
             except RecordError:
                 record = None
         interval = intervals.get((gateway, device))
-        expected = round(DAY_MS / 1000 / interval) if interval else None
         per_day = counts.get((gateway, device), {})
+        first = store.record_at_or_after(gateway, device, 0)
+        first_day = time_ms(parse_record(first.data).time) // DAY_MS * DAY_MS if first else window.end_ms
         days = []
         for index in range(window.days):
             day = window.first_day_ms + index * DAY_MS
             records = per_day.get(day, 0)
+            # nothing is expected before the device's first reading
+            expected = round(DAY_MS / 1000 / interval) if interval and day >= first_day else None
             ratio = None if not expected else round(min(1.0, records / expected), 4)
             days.append(
                 {"day": format_ms(day)[:10], "records": records, "expected": expected, "ratio": ratio}

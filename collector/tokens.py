@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from collector.secrets_files import ensure_private
+from mrv_core.secret_files import ensure_private
 
 ROLES = ("operator", "verifier", "admin")
 PERMISSIONS = {

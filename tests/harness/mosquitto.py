@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,22 +33,48 @@ class Mosquitto:
         self.proc.stop()
 
 
-def start_mosquitto(folder: Path, extra: str = "") -> Mosquitto:
+@dataclass(frozen=True)
+class BrokerTls:
+    """TLS for the test broker: client certificates required, their CN is the user name."""
+
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+    acl_file: Path
+
+
+def start_mosquitto(folder: Path, extra: str = "", tls: BrokerTls | None = None) -> Mosquitto:
     binary = mosquitto_binary()
     if binary is None:
         raise RuntimeError("mosquitto is not installed: run 'make test' (it installs Debian's package)")
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     conf = folder / "mosquitto.conf"
-    conf.write_text(
-        f"listener {port} 127.0.0.1\n"
-        "allow_anonymous true\n"
-        "persistence true\n"
-        f"persistence_location {folder}/\n"
-        "max_queued_messages 0\n"
-        f"log_dest file {folder}/mosquitto.log\n"
-        "log_type error\nlog_type warning\nlog_type notice\n" + extra
-    )
+    lines = [
+        # Started as root, Mosquitto would drop to user 'mosquitto', which cannot read our
+        # private temp folders (certificates, persistence, log): it stays the current user.
+        f"user {getpass.getuser()}",
+        f"listener {port} 127.0.0.1",
+        "persistence true",
+        f"persistence_location {folder}/",
+        "max_queued_messages 0",
+        f"log_dest file {folder}/mosquitto.log",
+        "log_type error",
+        "log_type warning",
+        "log_type notice",
+    ]
+    if tls is None:
+        lines.append("allow_anonymous true")
+    else:
+        lines += [
+            f"cafile {tls.ca_file}",
+            f"certfile {tls.cert_file}",
+            f"keyfile {tls.key_file}",
+            "require_certificate true",
+            "use_identity_as_username true",
+            f"acl_file {tls.acl_file}",
+        ]
+    conf.write_text("\n".join(lines) + "\n" + extra)
     proc = Proc([binary, "-c", str(conf)], folder / "stdout.log")
     wait_for(lambda: port_open(port) or not proc.alive(), 10, f"mosquitto on port {port}")
     if not proc.alive():

@@ -38,8 +38,14 @@ def test_status_shows_gaps_and_quarantine(tmp_path: Path) -> None:
     assert status["records"] == 4 and status["quarantined"] == 1
     (device,) = status["devices"]
     assert device["last_seq"] == 5 and device["missing_records"] == 1
-    assert device["gaps"] == [{"from_seq": 3, "to_seq": 3}]
-    assert status["quarantine_reasons_recent"] == {"malformed_message": 1}
+    assert [(g["first_seq"], g["last_seq"]) for g in device["open_gaps"]] == [(3, 3)]
+    assert status["quarantine"]["recent_reasons"] == {"malformed_message": 1}
+    (gateway,) = status["gateways"]
+    assert (
+        gateway["gateway"] == "gw-test" and gateway["status"] == "not enrolled"
+    )  # heard from, no key registered
+    text = _run("status", "--config", str(config)).stdout
+    assert "gw-test/m1" in text and "1 missing in 1" in text and "malformed_message" in text
 
 
 def test_quarantine_keeps_the_payload_whole(tmp_path: Path) -> None:

@@ -104,7 +104,12 @@ def test_devices_view(client: TestClient) -> None:
     ]
     today = m1["completeness"][-1]
     assert today == {"day": "2026-01-01", "records": 55, "expected": 144, "ratio": round(55 / 144, 4)}
-    assert len(m1["completeness"]) == 30 and m1["completeness"][0]["records"] == 0
+    assert len(m1["completeness"]) == 30 and m1["completeness"][0] == {
+        "day": "2025-12-03",
+        "records": 0,
+        "expected": None,
+        "ratio": None,
+    }  # before its first reading
     spark = m1["sparkline"]
     assert (
         spark["quantity"] == "energy_active_export_total"
@@ -169,7 +174,7 @@ def test_page_login_cookie_logout(client: TestClient) -> None:
 
 
 def test_tokens_file_is_private(site: Site) -> None:
-    from collector.secrets_files import ExposedSecretError
+    from mrv_core.secret_files import ExposedSecretError
 
     site.tokens_path.chmod(0o644)
     with pytest.raises(ExposedSecretError, match=r"readable by other users \(mode 644\)"):

@@ -20,12 +20,12 @@ def test_exposed_key_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "gateway.key"
     create_signer(path)
     path.chmod(0o644)
-    with pytest.raises(KeyFileError, match=r"readable by others \(mode 644\); run 'chmod 600"):
+    with pytest.raises(KeyFileError, match=r"readable by other users \(mode 644\); run 'chmod 600"):
         load_signer(path)
 
 
 def test_missing_and_garbage(tmp_path: Path) -> None:
-    with pytest.raises(KeyFileError, match="mrv-agent key init"):
+    with pytest.raises(KeyFileError, match="not found; create one with 'mrv-agent key init'"):
         load_signer(tmp_path / "none.key")
     bad = tmp_path / "bad.key"
     bad.write_text("not a key")
