@@ -20,7 +20,7 @@ from mrv_core.config_errors import ConfigError
 from mrv_core.profile import Profile
 from mrv_core.profile_schema import load_profile, load_profile_dir
 from mrv_core.secret_files import ExposedSecretError
-from mrv_core.signing import b64
+from mrv_core.signing import b64, fingerprint
 from mrv_core.timefmt import format_time
 
 log = logging.getLogger("mrv-agent")
@@ -91,6 +91,7 @@ def _key_entry(config: AgentConfig) -> dict[str, str]:
         "site": config.gateway.site,
         "key_id": signer.key_id,
         "public_key": b64(signer.public_key_raw),
+        "fingerprint": fingerprint(signer.public_key_raw),
     }
 
 
@@ -115,6 +116,7 @@ def cmd_key(args: argparse.Namespace) -> int:
     else:
         print(f"gateway     {entry['site']}/{entry['gateway']}")
         print(f"key id      {entry['key_id']}")
+        print(f"fingerprint {entry['fingerprint']}")
         print(f"public key  {entry['public_key']}  (Ed25519, raw, base64)")
     return 0
 

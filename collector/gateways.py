@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mrv_core.keyring import GatewayEntry, KeyEntry, KeyringError, Registry, parse_registry
-from mrv_core.signing import PublicKey
+from mrv_core.signing import PublicKey, fingerprint, unb64
 from mrv_core.verify import Keyring
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,9 @@ def parse_enrollment(text: str, source: str) -> Enrollment:
         raise RegistryError(f"{source}: public_key: not a base64 Ed25519 key ({exc})") from None
     if computed != body["key_id"]:
         raise RegistryError(f"{source}: key_id {body['key_id']} does not match the public key ({computed})")
+    given = body.get("fingerprint")
+    if given and given != fingerprint(unb64(body["public_key"])):
+        raise RegistryError(f"{source}: fingerprint does not match the public key")
     return Enrollment(
         body["gateway"], body["site"], body["key_id"], body["public_key"], str(body.get("created", ""))
     )

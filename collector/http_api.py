@@ -163,6 +163,7 @@ class EnrollmentBody(BaseModel):
     site: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
     key_id: str = Field(pattern=r"^[0-9a-f]{32}$")
     public_key: str = Field(min_length=1, max_length=100)
+    fingerprint: str = ""
     created: str = ""
 
 
@@ -472,11 +473,21 @@ def _page_routes(app: FastAPI, deps: _Deps) -> None:
 
 
 def create_app(ctx: ApiContext) -> FastAPI:
+    # No unauthenticated documentation routes: the description is served below, behind a token.
     app = FastAPI(
         title="JCM MRV collector",
         version="1",
         description="Status of gateways, devices and ingest; quarantine; gateway registry; evidence export.",
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
+
+    @app.middleware("http")
+    async def _count(request: Request, call_next: Callable[[Request], Any]) -> Response:
+        response: Response = await call_next(request)
+        ctx.metrics.api_responses.labels(str(response.status_code)).inc()
+        return response
 
     @app.exception_handler(HTTPException)
     async def _http_error(_request: Request, exc: HTTPException) -> JSONResponse:
@@ -488,6 +499,11 @@ def create_app(ctx: ApiContext) -> FastAPI:
         )
 
     deps = _Deps(ctx)
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi(_: Annotated[TokenEntry, Depends(deps.require("read"))]) -> JSONResponse:
+        return JSONResponse(app.openapi())
+
     _status_routes(app, deps)
     _admin_routes(app, deps)
     _export_routes(app, deps)

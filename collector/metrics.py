@@ -83,6 +83,9 @@ class Metrics:
         self.auth_failures = Counter(
             "mrv_api_auth_failures", "API requests refused for their token", registry=r
         )
+        self.api_responses = Counter(
+            "mrv_api_responses", "API responses by status code", ["status"], registry=r
+        )
 
     def watch_gateways(
         self, states: Callable[[], list[GatewayState]], now: Callable[[], float] = time.time

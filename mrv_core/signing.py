@@ -11,6 +11,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 
+def fingerprint(public_key_raw: bytes) -> str:
+    """Full SHA-256 of a raw public key in groups of four hex digits, for people to compare aloud."""
+    digest = hashlib.sha256(public_key_raw).hexdigest()
+    return ":".join(digest[i : i + 4] for i in range(0, 64, 4))
+
+
 def key_id(public_key_raw: bytes) -> str:
     """Fingerprint of a raw 32-byte Ed25519 public key: first 16 bytes of SHA-256, hex."""
     if len(public_key_raw) != 32:

@@ -25,7 +25,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
 
 def _operations(site: Site) -> list[Any]:
-    schema = schemathesis.openapi.from_asgi("/openapi.json", site.app)
+    schema = schemathesis.openapi.from_asgi("/openapi.json", site.app, headers=site.bearer("operator"))
     return [result.ok() for result in schema.get_all_operations()]
 
 

@@ -27,7 +27,14 @@ def client(site: Site) -> TestClient:
     return TestClient(site.app)
 
 
-ROUTES = ["/api/v1/collector", "/api/v1/gateways", "/api/v1/devices", "/api/v1/quarantine", "/metrics"]
+ROUTES = [
+    "/api/v1/collector",
+    "/api/v1/gateways",
+    "/api/v1/devices",
+    "/api/v1/quarantine",
+    "/metrics",
+    "/openapi.json",
+]
 
 
 @pytest.mark.parametrize("route", ROUTES)
@@ -40,6 +47,13 @@ def test_every_route_needs_a_token(client: TestClient, route: str) -> None:
 
 def test_health_needs_no_token(client: TestClient) -> None:
     assert client.get("/health").json() == {"status": "ok", "broker": True, "store": True}
+    assert client.get("/docs").status_code == 404 and client.get("/redoc").status_code == 404
+
+
+def test_bad_requests_are_counted(client: TestClient, site: Site) -> None:
+    client.get("/api/v1/devices?days=0", headers=Site.bearer("operator"))
+    text = client.get("/metrics", headers=Site.bearer("operator")).text
+    assert 'mrv_api_responses_total{status="422"} 1.0' in text
 
 
 def test_roles(client: TestClient, site: Site) -> None:

@@ -19,7 +19,7 @@ from collector.gateways import (
     save_registry,
 )
 from mrv_core.keyring import KeyringError, Registry, keyring_json, parse_registry
-from mrv_core.signing import PublicKey, Signer
+from mrv_core.signing import PublicKey, Signer, fingerprint
 from mrv_core.verify import KEY_RETIRED, KEY_REVOKED, check_sealed_batch
 from tests.factory import Gateway
 
@@ -151,6 +151,12 @@ def test_enrollment_request_is_checked(tmp_path: Path) -> None:
         parse_enrollment(json.dumps({**request, "key_id": "ab" * 16}), "req.json")
     with pytest.raises(RegistryError, match="not an enrollment request"):
         parse_enrollment("{}", "req.json")
+    right = fingerprint(gw.signer.public_key_raw)
+    assert (
+        parse_enrollment(json.dumps({**request, "fingerprint": right}), "req.json").key_id == gw.signer.key_id
+    )
+    with pytest.raises(RegistryError, match="fingerprint does not match"):
+        parse_enrollment(json.dumps({**request, "fingerprint": right.replace("a", "b")}), "req.json")
 
 
 def test_watcher_reloads_and_survives_a_broken_file(tmp_path: Path) -> None:
