@@ -154,8 +154,13 @@ class Publisher:
     def idle(self) -> bool:
         return not self._inflight and not self._retry
 
-    def stop(self, drain_timeout_s: float = 10.0) -> None:
-        """Wait up to ``drain_timeout_s`` for the buffer to empty, then disconnect cleanly."""
+    def stop(
+        self, drain_timeout_s: float = 10.0, last_heartbeat: Callable[[], dict[str, Any]] | None = None
+    ) -> None:
+        """Wait up to ``drain_timeout_s`` for the buffer to empty, then disconnect cleanly.
+
+        ``last_heartbeat`` (after the drain) tells operators what was left, before the offline status.
+        """
         deadline = self.monotonic() + drain_timeout_s
         while self.monotonic() < deadline:
             if self.buffer.stats().seals == 0 and self.idle():
@@ -166,6 +171,9 @@ class Publisher:
         if self._thread is not None:
             self._thread.join(timeout=5)
         if self.stats.connected:
+            if last_heartbeat is not None:
+                beat = last_heartbeat()
+                self._client.publish(self.heartbeat_topic, json.dumps(beat).encode(), qos=1, retain=True)
             info = self._client.publish(self.status_topic, self._status("offline"), qos=1, retain=True)
             info.wait_for_publish(timeout=2)
         self._client.disconnect()

@@ -220,7 +220,7 @@ class AgentService:
         """Stop polling, seal what was read, give the publisher time to deliver, disconnect."""
         self.scheduler.shutdown(wait=True)
         self.seal()
-        self.publisher.stop(drain_timeout_s)
+        self.publisher.stop(drain_timeout_s, last_heartbeat=self.heartbeat)
         for endpoint in self.endpoints.values():
             endpoint.close()
         self.buffer.close()

@@ -67,7 +67,13 @@ def write_configs(
                 "profiles_dir": str(ROOT / "firmware_profiles"),
                 "buffer": {"path": "state/buffer.sqlite"},
                 "seal": {"interval_s": 1800, "max_records": 1000},
-                "mqtt": {"host": "127.0.0.1", "port": port, "protocol": protocol, "client_id": "demo-agent"},
+                "mqtt": {
+                    "host": "127.0.0.1",
+                    "port": port,
+                    "protocol": protocol,
+                    "client_id": "demo-agent",
+                    "heartbeat_s": 5,
+                },
                 "simulated_clock": {"start": start.isoformat(), "anchor_unix": anchor, "speed": SPEED},
                 "devices": [
                     {
@@ -271,6 +277,14 @@ def main() -> int:
             f"(ER = RE - PE = {report['reference_emissions_tco2']} - "
             f"{report['project_emissions_tco2']} tCO2, rounded down)"
         )
+        operators = subprocess.run(
+            cli("collector", "status", "--config", str(collector_cfg)),
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        say("\nOperators' view ('mrv-collector status'; the same picture as the status page and API):")
+        say("\n".join("  " + line for line in operators.splitlines()))
         say(f"\nFiles: {WORK.relative_to(ROOT)}/ (configs, keys, logs, export.jsonl, report.json)")
         ok = (
             taken == counters["records_delivered"] == status["records"]
