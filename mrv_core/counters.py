@@ -23,7 +23,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from itertools import pairwise
 from typing import Literal
 
 from mrv_core.exact import EXACT, decimal_text
@@ -85,37 +84,32 @@ class CounterEnergy:
     missing_records: int = 0
 
 
-def counter_energy(readings: Sequence[CounterReading], unit: str, direction: Direction) -> CounterEnergy:
-    """Energy between the first and last of ``readings`` (already chosen by the boundary rule).
+@dataclass
+class CounterRun:
+    """Energy from consecutive counter readings, added one at a time (in sequence order)."""
 
-    ``readings`` are ordered by time and must all belong to one device chain.
-    """
-    if len(readings) < 2:
-        return CounterEnergy(
-            Decimal(0),
-            unit,
-            readings[0] if readings else None,
-            readings[0] if readings else None,
-            len(readings),
-            (
-                Adjustment(
-                    "insufficient_readings",
-                    f"{len(readings)} reading(s): no energy can be derived",
-                    Decimal(0),
-                ),
-            ),
-        )
-    total = Decimal(0)
-    adjustments: list[Adjustment] = []
-    missing = 0
-    for before, after in pairwise(readings):
-        step = convert(EXACT.subtract(after.value, before.value), after.unit, unit)
+    unit: str
+    direction: Direction
+    total: Decimal = Decimal(0)
+    first: CounterReading | None = None
+    last: CounterReading | None = None
+    count: int = 0
+    missing: int = 0
+    adjustments: list[Adjustment] = field(default_factory=list)
+
+    def add(self, after: CounterReading) -> None:
+        before, self.last = self.last, after
+        self.count += 1
+        if before is None:
+            self.first = after
+            return
+        step = convert(EXACT.subtract(after.value, before.value), after.unit, self.unit)
         gap = after.seq - before.seq - 1
         if step < 0:
-            adjustments.append(
+            self.adjustments.append(
                 Adjustment(
                     "counter_decrease",
-                    f"counter fell by {decimal_text(-step)} {unit} (reset, rollover or replacement); "
+                    f"counter fell by {decimal_text(-step)} {self.unit} (reset, rollover or replacement); "
                     "the fall is not subtracted",
                     Decimal(0),
                     before.seq,
@@ -124,11 +118,11 @@ def counter_energy(readings: Sequence[CounterReading], unit: str, direction: Dir
                     after.time,
                 )
             )
-            continue
+            return
         if gap > 0:
-            missing += gap
-            if direction == "RE":
-                adjustments.append(
+            self.missing += gap
+            if self.direction == "RE":
+                self.adjustments.append(
                     Adjustment(
                         "gap_excluded",
                         f"{gap} record(s) missing; the increase across the gap counts as zero",
@@ -139,8 +133,8 @@ def counter_energy(readings: Sequence[CounterReading], unit: str, direction: Dir
                         after.time,
                     )
                 )
-                continue
-            adjustments.append(
+                return
+            self.adjustments.append(
                 Adjustment(
                     "gap_included",
                     f"{gap} record(s) missing; the increase across the gap is kept (PE, conservative)",
@@ -151,5 +145,28 @@ def counter_energy(readings: Sequence[CounterReading], unit: str, direction: Dir
                     after.time,
                 )
             )
-        total = EXACT.add(total, step)
-    return CounterEnergy(total, unit, readings[0], readings[-1], len(readings), tuple(adjustments), missing)
+        self.total = EXACT.add(self.total, step)
+
+    def result(self) -> CounterEnergy:
+        adjustments = list(self.adjustments)
+        if self.count < 2:
+            adjustments.append(
+                Adjustment(
+                    "insufficient_readings", f"{self.count} reading(s): no energy can be derived", Decimal(0)
+                )
+            )
+            return CounterEnergy(Decimal(0), self.unit, self.first, self.last, self.count, tuple(adjustments))
+        return CounterEnergy(
+            self.total, self.unit, self.first, self.last, self.count, tuple(adjustments), self.missing
+        )
+
+
+def counter_energy(readings: Sequence[CounterReading], unit: str, direction: Direction) -> CounterEnergy:
+    """Energy between the first and last of ``readings`` (already chosen by the boundary rule).
+
+    ``readings`` are in sequence order and all belong to one device chain.
+    """
+    run = CounterRun(unit, direction)
+    for reading in readings:
+        run.add(reading)
+    return run.result()

@@ -8,17 +8,17 @@ verifier run exactly the same code on the same bytes.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from mrv_core import FORMAT_VERSION
-from mrv_core.counters import CounterEnergy, CounterReading, Direction, counter_energy
+from mrv_core.counters import CounterEnergy, CounterReading, CounterRun, Direction
 from mrv_core.exact import EXACT, decimal_text
 from mrv_core.methodologies import Methodology, registry
-from mrv_core.record import RecordError, parse_record
+from mrv_core.record import Record, RecordError, parse_record
 from mrv_core.timefmt import format_time, time_ms
 from mrv_core.units import convert
 
@@ -86,64 +86,116 @@ def _ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def _readings(raw: Sequence[Any], point: PointSpec, findings: list[dict[str, Any]]) -> list[CounterReading]:
-    out: list[CounterReading] = []
-    for item in raw:
-        try:
-            record = parse_record(item.data)
-        except RecordError as exc:
-            findings.append({"kind": "record_unreadable", "point": point.no, "detail": str(exc)})
-            continue
-        if record.gateway != point.gateway or record.device != point.device:
-            findings.append(
-                {
-                    "kind": "record_foreign",
-                    "point": point.no,
-                    "detail": f"{record.gateway}/{record.device} seq {record.seq}",
-                }
-            )
-            continue
-        value = record.values.get(point.quantity)
-        if value is None or value.value is None:
-            findings.append(
-                {
-                    "kind": "value_missing",
-                    "point": point.no,
-                    "seq": record.seq,
-                    "detail": f"record has no valid {point.quantity}",
-                }
-            )
-            continue
-        out.append(CounterReading(record.time, record.seq, value.value, value.unit, record.hash))
-    return out
+@dataclass
+class PointAccumulator:
+    """One monitoring point: picks readings by the boundary rule and runs the counter over them.
+
+    Records of the point's device are fed in sequence order; records of other
+    devices never reach it. The boundary rule of :mod:`mrv_core.counters`:
+    readings inside [start, end) always; for a parameter raising PE also the
+    last reading before the start and the first at or after the end. The
+    collector feeds the records around and inside the period from its store,
+    a verifier feeds every record of a bundle as it streams: same code.
+    """
+
+    point: PointSpec
+    direction: Direction
+    unit: str
+    start_ms: int
+    end_ms: int
+    run: CounterRun = field(init=False)
+    before: CounterReading | None = None
+    started: bool = False
+    after_taken: bool = False
+    findings: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.run = CounterRun(self.unit, self.direction)
+
+    def _start(self) -> None:
+        if not self.started:
+            self.started = True
+            if self.direction == "PE" and self.before is not None:
+                self.run.add(self.before)
+
+    def feed(
+        self, *, time: str, time_ms: int, seq: int, value: Decimal | None, unit: str, record_hash: str
+    ) -> None:
+        reading = None if value is None else CounterReading(time, seq, value, unit, record_hash)
+        if time_ms < self.start_ms:
+            if self.direction == "PE" and not self.started:
+                self.before = reading  # the last one before the start; a reading without value resets it
+            return
+        if time_ms < self.end_ms:
+            if reading is None:
+                self.findings.append(
+                    {
+                        "kind": "value_missing",
+                        "point": self.point.no,
+                        "seq": seq,
+                        "detail": f"record has no valid {self.point.quantity}",
+                    }
+                )
+                return
+            self._start()
+            self.run.add(reading)
+            return
+        if self.direction == "PE" and not self.after_taken:
+            self.after_taken = True
+            if reading is not None:
+                self._start()
+                self.run.add(reading)
+
+    def finish(self) -> CounterEnergy:
+        if self.direction == "PE":
+            self._start()
+            if self.before is None or not self.after_taken:
+                self.findings.append(
+                    {
+                        "kind": "boundary_not_covered",
+                        "point": self.point.no,
+                        "detail": "no reading "
+                        + ("before the start" if self.before is None else "after the end")
+                        + "; the inside reading is used, which may understate this PE parameter",
+                    }
+                )
+        return self.run.result()
 
 
-def select_readings(
-    source: RecordSource,
-    point: PointSpec,
-    period: Period,
-    direction: Direction,
-    findings: list[dict[str, Any]],
-) -> list[CounterReading]:
-    """Readings per the boundary rule of :mod:`mrv_core.counters` (inside for RE, covering for PE)."""
+def _accumulators(project: ProjectSpec, period: Period) -> tuple[Methodology, list[PointAccumulator]]:
+    methodology = registry()[project.methodology_id]
     start, end = _ms(period.start), _ms(period.end)
-    inside = list(source.records_between(point.gateway, point.device, start, end))
-    if direction == "RE":
-        return _readings(inside, point, findings)
-    before = source.record_before(point.gateway, point.device, start)
-    after = source.record_at_or_after(point.gateway, point.device, end)
-    if before is None or after is None:
-        findings.append(
-            {
-                "kind": "boundary_not_covered",
-                "point": point.no,
-                "detail": "no reading "
-                + ("before the start" if before is None else "after the end")
-                + "; the inside reading is used, which may understate this PE parameter",
-            }
-        )
-    covering = ([before] if before is not None else []) + inside + ([after] if after is not None else [])
-    return _readings(covering, point, findings)
+    accumulators = []
+    for parameter in methodology.parameters:
+        if parameter.kind != "monitored":
+            continue
+        for point in (p for p in project.points if p.parameter == parameter.name):
+            accumulators.append(PointAccumulator(point, parameter.raises, parameter.unit, start, end))
+    return methodology, accumulators
+
+
+def _parsed(accumulator: PointAccumulator, items: Sequence[Any]) -> list[Record]:
+    records = []
+    for item in items:
+        try:
+            records.append(parse_record(item.data))
+        except RecordError as exc:
+            accumulator.findings.append(
+                {"kind": "record_unreadable", "point": accumulator.point.no, "detail": str(exc)}
+            )
+    return sorted(records, key=lambda r: r.seq)
+
+
+def _feed_record(accumulator: PointAccumulator, record: Record) -> None:
+    value = record.values.get(accumulator.point.quantity)
+    accumulator.feed(
+        time=record.time,
+        time_ms=time_ms(record.time),
+        seq=record.seq,
+        value=None if value is None else value.value,
+        unit=value.unit if value else "",
+        record_hash=record.hash,
+    )
 
 
 def _point_result(point: PointSpec, energy: CounterEnergy) -> dict[str, Any]:
@@ -164,33 +216,31 @@ def _point_result(point: PointSpec, energy: CounterEnergy) -> dict[str, Any]:
     }
 
 
-def compute_report(project: ProjectSpec, period: Period, source: RecordSource) -> dict[str, Any]:
-    """The monitoring report as a JSON-ready dict (decimals as strings, ER as an integer)."""
-    methodology: Methodology = registry()[project.methodology_id]
+def _assemble(
+    project: ProjectSpec, period: Period, methodology: Methodology, accumulators: list[PointAccumulator]
+) -> dict[str, Any]:
     findings: list[dict[str, Any]] = []
     values: dict[str, Decimal] = {}
     monitored: dict[str, Any] = {}
-    expected_points = 0
     covered_points = 0
     for parameter in methodology.parameters:
         if parameter.kind != "monitored":
             continue
-        points = [p for p in project.points if p.parameter == parameter.name]
-        if not points:
+        own = [a for a in accumulators if a.point.parameter == parameter.name]
+        if not own:
             continue
         total = Decimal(0)
         results = []
-        for point in points:
-            readings = select_readings(source, point, period, parameter.raises, findings)
-            energy = counter_energy(readings, parameter.unit, parameter.raises)
-            expected_points += 1
+        for accumulator in own:
+            energy = accumulator.finish()
             covered_points += 1 if energy.readings >= 2 else 0
             total = EXACT.add(total, energy.value)
-            results.append(_point_result(point, energy))
+            results.append(_point_result(accumulator.point, energy))
+            findings.extend(accumulator.findings)
             findings.extend(
                 {
                     "kind": a.rule,
-                    "point": point.no,
+                    "point": accumulator.point.no,
                     "detail": a.detail,
                     "effect": decimal_text(a.effect),
                     "unit": parameter.unit,
@@ -245,11 +295,143 @@ def compute_report(project: ProjectSpec, period: Period, source: RecordSource) -
         "rounding": "ER_p rounded down to whole tCO2; all intermediate values exact",
         "completeness": {
             "points_with_data": covered_points,
-            "points": expected_points,
+            "points": len(accumulators),
             "missing_records": sum(p["missing_records"] for m in monitored.values() for p in m["points"]),
         },
         "findings": findings,
     }
+
+
+def compute_report(project: ProjectSpec, period: Period, source: RecordSource) -> dict[str, Any]:
+    """The monitoring report from a record source (a store): the records around and inside the period."""
+    methodology, accumulators = _accumulators(project, period)
+    for accumulator in accumulators:
+        point = accumulator.point
+        raw = list(
+            source.records_between(point.gateway, point.device, accumulator.start_ms, accumulator.end_ms)
+        )
+        if accumulator.direction == "PE":
+            before = source.record_before(point.gateway, point.device, accumulator.start_ms)
+            after = source.record_at_or_after(point.gateway, point.device, accumulator.end_ms)
+            raw = ([before] if before is not None else []) + raw + ([after] if after is not None else [])
+        for record in _parsed(accumulator, raw):
+            _feed_record(accumulator, record)
+    return _assemble(project, period, methodology, accumulators)
+
+
+class StreamingReport:
+    """The same calculation over records that arrive one by one, in sequence order per device."""
+
+    def __init__(self, project: ProjectSpec, period: Period) -> None:
+        self.project = project
+        self.period = period
+        self.methodology, accumulators = _accumulators(project, period)
+        self._all = accumulators
+        self._by_device: dict[tuple[str, str], list[PointAccumulator]] = {}
+        for accumulator in accumulators:
+            key = (accumulator.point.gateway, accumulator.point.device)
+            self._by_device.setdefault(key, []).append(accumulator)
+
+    def wants(self, gateway: str, device: str) -> list[PointAccumulator]:
+        return self._by_device.get((gateway, device), [])
+
+    def feed(
+        self,
+        accumulators: list[PointAccumulator],
+        *,
+        time: str,
+        seq: int,
+        record_hash: str,
+        values: Mapping[str, Any],
+    ) -> None:
+        """``values`` as in the record JSON: quantity -> {"value": decimal text or null, "unit": ...}."""
+        moment = time_ms(time)
+        for accumulator in accumulators:
+            item = values.get(accumulator.point.quantity)
+            text = item.get("value") if isinstance(item, dict) else None
+            accumulator.feed(
+                time=time,
+                time_ms=moment,
+                seq=seq,
+                value=None if text is None else Decimal(text),
+                unit=item.get("unit", "") if isinstance(item, dict) else "",
+                record_hash=record_hash,
+            )
+
+    def finish(self) -> dict[str, Any]:
+        return _assemble(self.project, self.period, self.methodology, self._all)
+
+
+def project_to_dict(project: ProjectSpec) -> dict[str, Any]:
+    """The plain JSON form a bundle carries (no YAML, no pydantic needed to read it)."""
+    return {
+        "id": project.id,
+        "name": project.name,
+        "timezone": project.timezone,
+        "methodology": {
+            "id": project.methodology_id,
+            "version": project.methodology_version,
+            "reference": project.methodology_reference,
+        },
+        "points": [
+            {
+                "no": p.no,
+                "parameter": p.parameter,
+                "gateway": p.gateway,
+                "device": p.device,
+                "quantity": p.quantity,
+                "description": p.description,
+            }
+            for p in project.points
+        ],
+        "fixed": {
+            name: {"value": decimal_text(f.value), "unit": f.unit, "source": f.source}
+            for name, f in project.fixed.items()
+        },
+    }
+
+
+def project_from_dict(body: Mapping[str, Any]) -> ProjectSpec:
+    methodology = body["methodology"]
+    return ProjectSpec(
+        id=str(body["id"]),
+        name=str(body["name"]),
+        timezone=str(body["timezone"]),
+        methodology_id=str(methodology["id"]),
+        methodology_version=str(methodology["version"]),
+        methodology_reference=str(methodology["reference"]),
+        points=tuple(
+            PointSpec(
+                int(p["no"]),
+                str(p["parameter"]),
+                str(p["gateway"]),
+                str(p["device"]),
+                str(p["quantity"]),
+                str(p.get("description", "")),
+            )
+            for p in body["points"]
+        ),
+        fixed={
+            name: FixedSpec(Decimal(str(f["value"])), str(f["unit"]), str(f["source"]))
+            for name, f in body["fixed"].items()
+        },
+    )
+
+
+def compare_reports(expected: Any, actual: Any, path: str = "") -> list[tuple[str, Any, Any]]:
+    """Every place where two reports differ: (path, expected, actual)."""
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        out = []
+        for key in sorted(set(expected) | set(actual), key=str):
+            out += compare_reports(expected.get(key), actual.get(key), f"{path}.{key}" if path else str(key))
+        return out
+    if isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual):
+        return [
+            d
+            for i, (a, b) in enumerate(zip(expected, actual, strict=True))
+            for d in compare_reports(a, b, f"{path}[{i}]")
+        ]
+    return [] if expected == actual else [(path, expected, actual)]
 
 
 @dataclass(frozen=True)
