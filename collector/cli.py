@@ -10,7 +10,7 @@ import signal
 import sys
 import threading
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -168,33 +168,58 @@ def render_text(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _progress_bar(done: int, total: int) -> None:
+    if not sys.stderr.isatty():
+        return
+    share = done / total if total else 1.0
+    bar = "#" * int(share * 30)
+    print(f"\r  [{bar:<30}] {share:6.1%}  {done:,} / {total:,} records", end="", file=sys.stderr, flush=True)
+
+
 def cmd_export(args: argparse.Namespace) -> int:
-    from collector.export import export_records  # noqa: PLC0415
+    from collector.export import export_bundle  # noqa: PLC0415
+    from collector.projects import load_project  # noqa: PLC0415
     from mrv_core.profile_schema import load_profile_dir  # noqa: PLC0415
 
     config = load_collector_config(args.config)
-    start, end = _day_or_time(args.date_from), _day_or_time(args.date_to)
-    if len(args.date_to) == 10:  # a date means the whole day
-        end += timedelta(days=1)
+    project = load_project(args.project).to_spec() if args.project else None
+    try:
+        first, last = date.fromisoformat(args.date_from), date.fromisoformat(args.date_to)
+    except ValueError:
+        raise ConfigError(
+            "--from and --to are dates, YYYY-MM-DD (local dates of the site with --project)"
+        ) from None
     profiles = load_profile_dir(config.profiles_dir) if config.profiles_dir.exists() else {}
     store = open_store(config)
     try:
-        summary = export_records(
+        summary = export_bundle(
             store,
             args.out,
-            int(start.timestamp() * 1000),
-            int(end.timestamp() * 1000),
-            profiles,
-            start_text=format_time(start),
-            end_text=format_time(end),
+            registry=load_registry(config.keyring),
+            profiles=profiles,
+            first_day=first,
+            last_day=last,
+            project=project,
+            progress=_progress_bar,
         )
+    except ValueError as exc:
+        raise ConfigError(f"export: {exc}") from None
     finally:
         store.close()
-    print(f"exported {summary.records} records in {summary.seals} seals to {args.out}")
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    what = f"project {project.id}, " if project else ""
+    print(f"wrote {args.out}: {what}{summary.records} records in {summary.seals} seals")
     if summary.missing_profiles:
         print(
             f"warning: {len(summary.missing_profiles)} profile(s) used by these records are not in "
             f"{config.profiles_dir}; verifiers cannot re-decode their values",
+            file=sys.stderr,
+        )
+    if summary.incomplete_seals:
+        print(
+            f"warning: {summary.incomplete_seals} seal(s) lack records in the store; verifiers will see "
+            "them as record_missing",
             file=sys.stderr,
         )
     return 0
@@ -412,11 +437,14 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--format", choices=["text", "json"], default="text")
     report.set_defaults(func=cmd_report)
 
-    export = sub.add_parser("export", help="write the signed records of a time window for verifiers")
+    export = sub.add_parser("export", help="write an evidence bundle for verifiers (mrv-verify)")
     export.add_argument("--config", type=Path, required=True)
-    export.add_argument("--from", dest="date_from", required=True, help="UTC date or ISO time")
-    export.add_argument("--to", dest="date_to", required=True, help="UTC date (inclusive) or ISO time")
-    export.add_argument("--out", type=Path, required=True)
+    export.add_argument(
+        "--project", type=Path, help="project YAML: the period is its local dates, with the report"
+    )
+    export.add_argument("--from", dest="date_from", required=True, help="first day, YYYY-MM-DD")
+    export.add_argument("--to", dest="date_to", required=True, help="last day, inclusive")
+    export.add_argument("--out", type=Path, required=True, help="the bundle (.zip)")
     export.set_defaults(func=cmd_export)
 
     status = sub.add_parser("status", help="stored records, gaps and quarantine")

@@ -79,6 +79,9 @@ class CollectorConfig(_Strict):
     store: StoreSection = SqliteStoreSection(type="sqlite")
     keyring: Path = Field(description="JSON file of registered gateway keys")
     profiles_dir: Path = Path("firmware_profiles")
+    projects_dir: Path = Field(
+        default=Path("projects"), description="project YAMLs, for exports by project id"
+    )
 
     def resolved(self, base: Path) -> CollectorConfig:
         def fix(path: Path) -> Path:
@@ -98,6 +101,7 @@ class CollectorConfig(_Strict):
             update={
                 "keyring": fix(self.keyring),
                 "profiles_dir": fix(self.profiles_dir),
+                "projects_dir": fix(self.projects_dir),
                 "store": store,
                 "http": http,
                 "mqtt": mqtt,

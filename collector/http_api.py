@@ -14,7 +14,7 @@ import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 
 from collector import status
+from collector.export import export_bundle
 from collector.gateways import (
     RegistryError,
     enroll,
@@ -39,7 +40,8 @@ from collector.store.base import Store, StoreError
 from collector.tokens import TokenEntry, Tokens
 from mrv_core.keyring import KeyringError
 from mrv_core.profile import Profile
-from mrv_core.timefmt import format_ms, format_time
+from mrv_core.report import ProjectSpec
+from mrv_core.timefmt import format_ms
 
 log = logging.getLogger(__name__)
 
@@ -201,6 +203,7 @@ class ApiContext:
     metrics: Metrics
     live: LiveState | None = None
     profiles: Callable[[], dict[str, Profile]] = dict
+    projects: Callable[[], dict[str, ProjectSpec]] = dict
     clock_ms: Callable[[], int] = lambda: int(time.time() * 1000)
 
 
@@ -408,31 +411,36 @@ def _export_routes(app: FastAPI, deps: _Deps) -> None:
     @app.get(
         f"{API}/export",
         response_class=FileResponse,
-        responses={**AUTH_ERRORS, 400: {"model": ErrorBody}, 200: {"content": {"application/x-ndjson": {}}}},
+        responses={
+            **AUTH_ERRORS,
+            400: {"model": ErrorBody},
+            404: {"model": ErrorBody},
+            200: {"content": {"application/zip": {}}},
+        },
     )
     def export(
         _: exporter,
-        start: Annotated[date, Query(alias="from", description="first UTC day")],
-        end: Annotated[date, Query(alias="to", description="last UTC day (inclusive)")],
+        start: Annotated[date, Query(alias="from", description="first day (local to the project's site)")],
+        end: Annotated[date, Query(alias="to", description="last day, inclusive")],
+        project: Annotated[str | None, Query(description="project id: its period, with its report")] = None,
     ) -> Any:
-        """The signed records of whole seals touching the days, as 'mrv-collector export' writes them."""
-        from collector.export import export_records  # noqa: PLC0415 - only verifiers call this
-
+        """An evidence bundle for mrv-verify: whole seals, keys, profiles, and the project's report."""
         if end < start:
             raise HTTPException(400, "invalid range: 'to' is before 'from'")
-        first = datetime.combine(start, datetime.min.time(), UTC)
-        last = datetime.combine(end + timedelta(days=1), datetime.min.time(), UTC)
+        if project is not None and ctx.projects().get(project) is None:
+            raise HTTPException(404, f"not found: no project {project}")
         folder = Path(tempfile.mkdtemp(prefix="mrv-export-"))
-        out = folder / f"export-{start}-{end}.jsonl"
+        out = folder / f"{project or 'bundle'}-{start}-{end}.zip"
+        spec = ctx.projects().get(project) if project else None
         deps.store_call(
-            lambda: export_records(
+            lambda: export_bundle(
                 ctx.store,
                 out,
-                int(first.timestamp() * 1000),
-                int(last.timestamp() * 1000),
-                ctx.profiles(),
-                start_text=format_time(first),
-                end_text=format_time(last),
+                registry=deps.registry(),
+                profiles=ctx.profiles(),
+                first_day=start,
+                last_day=end,
+                project=spec,
             )
         )
 
@@ -441,7 +449,7 @@ def _export_routes(app: FastAPI, deps: _Deps) -> None:
             folder.rmdir()
 
         return FileResponse(
-            out, media_type="application/x-ndjson", filename=out.name, background=BackgroundTask(cleanup)
+            out, media_type="application/zip", filename=out.name, background=BackgroundTask(cleanup)
         )
 
 

@@ -137,3 +137,14 @@ class ProjectConfig(_Strict):
 
 def load_project(path: Path) -> ProjectConfig:
     return load_document(path, ProjectConfig, "a project")
+
+
+def load_projects(directory: Path) -> dict[str, ProjectSpec]:
+    """Every project in ``directory`` by id (for exports by id); a broken file names itself."""
+    if not directory.exists():
+        return {}
+    projects: dict[str, ProjectSpec] = {}
+    for path in sorted(directory.glob("*.yaml")):
+        project = load_project(path)
+        projects[project.id] = project.to_spec()
+    return projects

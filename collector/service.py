@@ -16,6 +16,7 @@ from collector.http_api import ApiContext, LiveState, create_app
 from collector.ingest import MqttIngest
 from collector.metrics import Metrics
 from collector.processing import Ingestor
+from collector.projects import load_projects
 from collector.store.base import Store
 from collector.tokens import TokensWatcher
 from mrv_core.profile import Profile
@@ -77,6 +78,7 @@ class CollectorService:
                 metrics=self.metrics,
                 live=self._live(),
                 profiles=self._profiles,
+                projects=lambda: load_projects(self.config.projects_dir),
             )
         )
 

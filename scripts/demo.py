@@ -3,7 +3,8 @@
 Starts a broker (our own Mosquitto on a free port, or the embedded amqtt where
 Mosquitto cannot be installed), two simulated SDM630 meters, the agent and the
 collector (SQLite store), with time accelerated through an injected clock.
-Then exports the evidence, verifies it independently with mrv-verify and
+Then exports the evidence bundle of the monitoring period, verifies it
+independently with mrv-verify (which recomputes the report) and
 prints the emission reductions of the demo period. Everything it starts, it
 stops. Exit status 1 if any record was lost or anything failed to verify.
 """
@@ -17,7 +18,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -208,26 +209,29 @@ def main() -> int:
         collector.stop()
         simulator.stop()
 
-        export = WORK / "export.jsonl"
-        utc_day = (period_start - timedelta(days=1)).astimezone(UTC).date()
+        bundle = WORK / "evidence-bundle.zip"
+        project_file = str(ROOT / "config/projects/demo-pv.yaml")
         subprocess.run(
             cli(
                 "collector",
                 "export",
                 "--config",
                 str(collector_cfg),
+                "--project",
+                project_file,
                 "--from",
-                str(utc_day),
+                str(FIRST_DAY),
                 "--to",
-                str(LAST_DAY + timedelta(days=1)),
+                str(LAST_DAY),
                 "--out",
-                str(export),
+                str(bundle),
             ),
             check=True,
             capture_output=True,
         )
+        # The verifier's own copy of the gateway keys pins them (a bundle could carry forged ones).
         verdict = subprocess.run(
-            cli("verify", str(export), "--keys", str(keys)), capture_output=True, text=True
+            cli("verify", str(bundle), "--keys", str(keys)), capture_output=True, text=True
         )
         status = json.loads(
             subprocess.run(
@@ -285,7 +289,8 @@ def main() -> int:
         ).stdout
         say("\nOperators' view ('mrv-collector status'; the same picture as the status page and API):")
         say("\n".join("  " + line for line in operators.splitlines()))
-        say(f"\nFiles: {WORK.relative_to(ROOT)}/ (configs, keys, logs, export.jsonl, report.json)")
+        say(f"\nFiles: {WORK.relative_to(ROOT)}/ (configs, keys, logs, evidence-bundle.zip, report.json)")
+        say(f"A verifier checks the bundle alone with: mrv-verify {bundle.relative_to(ROOT)}")
         ok = (
             taken == counters["records_delivered"] == status["records"]
             and missing == 0

@@ -15,7 +15,7 @@ from collector.processing import Ingestor, ingest_messages
 from collector.store.sqlite import SqliteStore
 from collector.tokens import TokenEntry, Tokens, TokensWatcher, save_tokens, token_hash
 from mrv_core.keyring import Registry
-from tests.factory import Gateway
+from tests.factory import Gateway, test_profile
 
 NOW_MS = 1_767_268_800_000  # 2026-01-01T12:00:00Z: the factory's records start at midnight
 TOKENS = {"operator": "mrv_operator-token", "verifier": "mrv_verifier-token", "admin": "mrv_admin-token"}
@@ -92,6 +92,7 @@ def build_site(tmp_path: Path) -> Site:
             tokens=TokensWatcher(tokens_path).current,
             metrics=metrics,
             live=live,
+            profiles=lambda: {test_profile().id: test_profile()},
             clock_ms=lambda: NOW_MS,
         )
     )

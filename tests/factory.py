@@ -7,15 +7,36 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from mrv_core.config_errors import load_yaml_text
 from mrv_core.envelope import SealedBatch, build_envelope
+from mrv_core.profile import Profile
+from mrv_core.profile_schema import parse_profile
 from mrv_core.record import GENESIS, Value, build_record, build_seal, parse_record
 from mrv_core.registers import encode_value, words_to_hex
 from mrv_core.signing import PublicKey, Signer
 from mrv_core.timefmt import format_time
 from mrv_core.verify import Keyring
 
-PROFILE_SHA = "ab" * 32
 SEED = bytes(range(32))
+
+# A small real profile: the factory's energy values decode with it exactly.
+TEST_PROFILE_YAML = """
+schema: 1
+id: test-energy-meter
+manufacturer: Test
+model: Energy counters (u32, 0.01 kWh)
+source: {document: test register map, version: "1"}
+registers:
+  - {quantity: energy_active_export_total, function: input, address: 0, type: u32, scale: 0.01, unit: kWh}
+  - {quantity: energy_active_import_total, function: input, address: 2, type: u32, scale: 0.01, unit: kWh}
+"""
+
+
+def test_profile() -> Profile:
+    return parse_profile(load_yaml_text(TEST_PROFILE_YAML, "test-profile"), "test-profile")
+
+
+PROFILE_SHA = test_profile().sha256
 
 
 def energy_value(kwh: Decimal | float) -> Value:
@@ -54,7 +75,7 @@ class Gateway:
             site=self.site,
             gateway=self.gateway,
             device=device,
-            profile_id="test-profile",
+            profile_id="test-energy-meter",
             profile_sha256=PROFILE_SHA,
             seq=seq + 1,
             prev=prev,

@@ -50,6 +50,16 @@ class StoredSeal:
 
 
 @dataclass(frozen=True)
+class SealSpan:
+    """Where a stored seal lies: its seq, record count and the times of its first and last records."""
+
+    seq: int
+    count: int
+    first_ms: int
+    last_ms: int
+
+
+@dataclass(frozen=True)
 class QuarantineItem:
     received_ms: int
     topic: str
@@ -166,6 +176,18 @@ class Store(Protocol):
         ...
 
     def seal(self, gateway: str, seq: int) -> StoredSeal | None: ...
+
+    def seals_overlapping(self, gateway: str, start_ms: int, end_ms: int) -> list[SealSpan]:
+        """Seals of ``gateway`` with a record in [start_ms, end_ms), by seq."""
+        ...
+
+    def seals_between(self, gateway: str, first_seq: int, last_seq: int) -> dict[int, StoredSeal]:
+        """Stored seals of ``gateway`` with first_seq <= seq <= last_seq."""
+        ...
+
+    def records_of_seals(self, gateway: str, spans: Sequence[SealSpan]) -> list[StoredRecord]:
+        """The stored records of these seals (a few dozen at a time), by seal seq and leaf."""
+        ...
 
     def last_seal_by_key(self, gateway: str, key_id: str) -> int | None:
         """Highest stored seal seq of ``gateway`` signed with ``key_id`` (for revocation)."""

@@ -54,6 +54,7 @@ from collector.store.base import (
     GatewayState,
     Link,
     QuarantineItem,
+    SealSpan,
     StoreCounts,
     StoredRecord,
     StoredSeal,
@@ -323,6 +324,36 @@ class InfluxStore:
         if not rows:
             return None
         return StoredSeal(rows[0]["seal"].encode("ascii"), base64.b64decode(rows[0]["sig"]))
+
+    def seals_overlapping(self, gateway: str, start_ms: int, end_ms: int) -> list[SealSpan]:
+        rows = self._rows(
+            f"SELECT count, first_ms, last_ms FROM mrv_seal WHERE {self._where(gateway)} "
+            f"AND first_ms < {end_ms} AND last_ms >= {start_ms}"
+        )
+        spans = [
+            SealSpan(int(r["time"]), int(r["count"]), int(r["first_ms"]), int(r["last_ms"])) for r in rows
+        ]
+        return sorted(spans, key=lambda span: span.seq)
+
+    def seals_between(self, gateway: str, first_seq: int, last_seq: int) -> dict[int, StoredSeal]:
+        where = f"{self._where(gateway)} AND time >= {first_seq} AND time <= {last_seq}"
+        rows = self._rows(f"SELECT seal, sig FROM mrv_seal WHERE {where}")
+        return {
+            int(r["time"]): StoredSeal(r["seal"].encode("ascii"), base64.b64decode(r["sig"])) for r in rows
+        }
+
+    def records_of_seals(self, gateway: str, spans: Sequence[SealSpan]) -> list[StoredRecord]:
+        if not spans:
+            return []
+        first = min(span.first_ms for span in spans) * NS_PER_MS
+        last = (max(span.last_ms for span in spans) + 1) * NS_PER_MS
+        seqs = [span.seq for span in spans]
+        found = self._records(
+            f"{self._where(gateway)} AND time >= {first} AND time < {last} "
+            f"AND seal_seq >= {min(seqs)} AND seal_seq <= {max(seqs)}"
+        )
+        wanted = set(seqs)
+        return sorted((r for r in found if r.seal_seq in wanted), key=lambda r: (r.seal_seq, r.leaf))
 
     def last_seal_by_key(self, gateway: str, key_id: str) -> int | None:
         where = f"{self._where(gateway)} AND key = {_quote(key_id)}"

@@ -20,6 +20,7 @@ from collector.store.base import (
     GatewayState,
     Link,
     QuarantineItem,
+    SealSpan,
     StoreCounts,
     StoredRecord,
     StoredSeal,
@@ -279,6 +280,32 @@ class SqliteStore:
     def seal(self, gateway: str, seq: int) -> StoredSeal | None:
         row = self._one("SELECT data, signature FROM seals WHERE gateway = ? AND seq = ?", (gateway, seq))
         return None if row is None else StoredSeal(bytes(row[0]), bytes(row[1]))
+
+    def seals_overlapping(self, gateway: str, start_ms: int, end_ms: int) -> list[SealSpan]:
+        rows = self._all(
+            "SELECT seq, count, first_ms, last_ms FROM seals "
+            "WHERE gateway = ? AND first_ms < ? AND last_ms >= ? ORDER BY seq",
+            (gateway, end_ms, start_ms),
+        )
+        return [SealSpan(int(a), int(b), int(c), int(d)) for a, b, c, d in rows]
+
+    def seals_between(self, gateway: str, first_seq: int, last_seq: int) -> dict[int, StoredSeal]:
+        rows = self._all(
+            "SELECT seq, data, signature FROM seals WHERE gateway = ? AND seq BETWEEN ? AND ?",
+            (gateway, first_seq, last_seq),
+        )
+        return {int(seq): StoredSeal(bytes(data), bytes(sig)) for seq, data, sig in rows}
+
+    def records_of_seals(self, gateway: str, spans: Sequence[SealSpan]) -> list[StoredRecord]:
+        if not spans:
+            return []
+        wanted = {span.seq for span in spans}
+        rows = self._all(
+            f"SELECT {_RECORD_COLUMNS} FROM readings WHERE gateway = ? AND seal_seq BETWEEN ? AND ? "  # noqa: S608
+            "ORDER BY seal_seq, leaf",
+            (gateway, min(wanted), max(wanted)),
+        )
+        return [record for record in map(_stored, rows) if record.seal_seq in wanted]
 
     def last_seal_by_key(self, gateway: str, key_id: str) -> int | None:
         row = self._one("SELECT MAX(seq) FROM seals WHERE gateway = ? AND key_id = ?", (gateway, key_id))

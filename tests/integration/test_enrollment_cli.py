@@ -81,7 +81,7 @@ def test_enroll_ingest_rotate_revoke(tmp_path: Path) -> None:
     store.close()
 
     # A verifier with the registry: both chains verify, nothing after the revocation was stored.
-    export = tmp_path / "export.jsonl"
+    export = tmp_path / "bundle.zip"
     _run(
         "collector",
         "export",

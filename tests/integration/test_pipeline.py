@@ -221,7 +221,7 @@ def _check_evidence(
 
 
 def _verify_export(site: Site) -> None:
-    export = site.folder / "export.jsonl"
+    export = site.folder / "bundle.zip"
     subprocess.run(
         command(
             "collector",

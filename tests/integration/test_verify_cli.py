@@ -1,151 +1,331 @@
-"""mrv-verify on a real export: clean passes; each tampering gets its own finding and exit 1."""
+"""mrv-verify on real bundles: a clean one verifies, and each tampering has its own finding and exit 1.
+
+The bundle is written by 'mrv-collector export' from a store filled through
+the real ingest path; tampering edits its members and, except where the
+manifest is the target, rewrites the manifest so that only the deeper checks
+can catch it (as a careful forger would).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
-import sys
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from collector.gateways import Enrollment, enroll, revoke, save_registry
 from collector.processing import Ingestor, ingest_messages
 from collector.store.sqlite import SqliteStore
-from mrv_core.evidence import record_line, seal_line
-from mrv_core.keyring import keyring_json
+from mrv_core.bundle import seal_line
+from mrv_core.keyring import Registry, parse_registry
 from mrv_core.signing import Signer
-from tests.factory import Gateway
+from tests.factory import TEST_PROFILE_YAML, Gateway
+from tests.harness.programs import command
 
-ROOT = Path(__file__).parents[2]
+PROJECT_YAML = """
+id: TAMPER-PV
+name: Tamper suite PV
+host_country: Mongolia
+timezone: UTC
+methodology: {id: pv-grid, version: "1.0", reference: test}
+monitoring_points:
+  - {number: 1, parameter: EG, gateway: gw-v, device: a, quantity: energy_active_export_total}
+  - {number: 2, parameter: EG, gateway: gw-v, device: b, quantity: energy_active_export_total}
+  - {number: 3, parameter: EG_AUX, gateway: gw-v, device: b, quantity: energy_active_export_total}
+fixed:
+  EF_grid: {value: "0.8", unit: tCO2/MWh, source: test document}
+"""
 
 
-def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, cwd=ROOT)
+@dataclass
+class Site:
+    folder: Path
+    config: Path
+    project: Path
+    bundle: Path
+    registry: Path
+    gateway: Gateway
+
+
+def _run(tool: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command(tool, *args), capture_output=True, text=True)
+
+
+def _fill(folder: Path, gw: Gateway, registry: Registry, blocks: range) -> None:
+    store = SqliteStore(folder / "c.sqlite")
+    ingestor = Ingestor(store, registry.keyring(), clock_ms=lambda: 0)
+    for block in blocks:  # seals of 6 readings per device, every 15 minutes: 90 minutes, aligned on midnight
+        records = [
+            gw.record(d, block * 90 + 15 * i, 100 * block + 10 * i) for i in range(6) for d in ("a", "b")
+        ]
+        ingest_messages(ingestor, [(gw.topic, gw.message(gw.seal(records)))])
+    store.close()
 
 
 @pytest.fixture
-def export(tmp_path: Path) -> tuple[Path, Path, Gateway]:
-    """A store filled through the real ingest path, exported with the real CLI."""
+def site(tmp_path: Path) -> Site:
     gw = Gateway(gateway="gw-v", site="site-v")
-    store = SqliteStore(tmp_path / "c.sqlite")
-    ingestor = Ingestor(store, gw.keyring(), clock_ms=lambda: 0)
-    for block in range(4):
-        batch = gw.seal(
-            [gw.record(d, block * 10 + i, 1000 + block * 10 + i) for i in range(5) for d in ("a", "b")]
-        )
-        ingest_messages(ingestor, [(gw.topic, gw.message(batch))])
-    store.close()
-    keys = tmp_path / "keys.json"
-    keys.write_text(
-        keyring_json(
-            [
-                {
-                    "gateway": gw.gateway,
-                    "site": gw.site,
-                    "key_id": gw.signer.key_id,
-                    "public_key": gw.public_key.b64,
-                }
-            ]
-        )
-    )
+    registry = enroll(Registry(), Enrollment(gw.gateway, gw.site, gw.signer.key_id, gw.public_key.b64), "")
+    save_registry(tmp_path / "gateways.json", registry)
+    _fill(tmp_path, gw, registry, range(40))  # 2026-01-01 00:00 .. 2026-01-03 11:45
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles/test.yaml").write_text(TEST_PROFILE_YAML)
+    (tmp_path / "project.yaml").write_text(PROJECT_YAML)
     config = tmp_path / "collector.yaml"
     config.write_text(
         json.dumps(
             {
                 "store": {"type": "sqlite", "path": str(tmp_path / "c.sqlite")},
-                "keyring": str(keys),
-                "profiles_dir": str(tmp_path / "no-profiles"),
+                "keyring": str(tmp_path / "gateways.json"),
+                "profiles_dir": str(tmp_path / "profiles"),
             }
         )
     )
-    out = tmp_path / "export.jsonl"
+    bundle = tmp_path / "bundle.zip"
     done = _run(
-        "collector.cli",
+        "collector",
         "export",
         "--config",
         str(config),
+        "--project",
+        str(tmp_path / "project.yaml"),
         "--from",
-        "2026-01-01",
+        "2026-01-02",
         "--to",
-        "2026-01-01",
+        "2026-01-02",
         "--out",
-        str(out),
+        str(bundle),
     )
     assert done.returncode == 0, done.stderr
-    return out, keys, gw
+    return Site(tmp_path, config, tmp_path / "project.yaml", bundle, tmp_path / "gateways.json", gw)
 
 
-def _verify(path: Path, keys: Path) -> tuple[int, set[str], dict[str, object]]:
-    done = _run("collector.verify_cli", str(path), "--keys", str(keys), "--json")
-    result = json.loads(done.stdout)
-    return done.returncode, {f["kind"] for f in result["findings"]}, result
+def _members(path: Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(path) as zf:
+        return {name: zf.read(name) for name in zf.namelist()}
 
 
-def _lines(path: Path) -> list[str]:
-    return path.read_text().splitlines()
+def _write(path: Path, members: dict[str, bytes], *, fix_manifest: bool = True) -> Path:
+    if fix_manifest:
+        manifest = json.loads(members["manifest.json"])
+        manifest["members"] = {
+            name: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+            for name, data in members.items()
+            if name != "manifest.json"
+        }
+        members = {**members, "manifest.json": json.dumps(manifest).encode()}
+    out = path.with_name("tampered.zip")
+    with zipfile.ZipFile(out, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return out
 
 
-def _write(path: Path, lines: list[str]) -> Path:
-    tampered = path.with_name("tampered.jsonl")
-    tampered.write_text("\n".join(lines) + "\n")
-    return tampered
+def _verify(path: Path, *extra: str) -> tuple[int, dict[str, Any]]:
+    done = _run("verify", str(path), "--json", *extra)
+    return done.returncode, json.loads(done.stdout)
 
 
-def _record_indexes(lines: list[str]) -> list[int]:
-    return [i for i, line in enumerate(lines) if json.loads(line)["type"] == "record"]
+def _kinds(result: dict[str, Any]) -> set[str]:
+    return {f["kind"] for f in result["findings"]}
 
 
-def test_clean_export_verifies(export: tuple[Path, Path, Gateway]) -> None:
-    path, keys, _ = export
-    _code, kinds, result = _verify(path, keys)
-    # Test records name a profile that is not shipped: the only finding allowed is that one.
-    assert kinds == {"profile_unknown"}
-    assert result["records"] == 40 and result["verified_records"] == 40 and result["seals"] == 4
-    human = _run("collector.verify_cli", str(path), "--keys", str(keys))
-    assert human.returncode == 1 and "profile_unknown" in human.stdout
+def _lines(members: dict[str, bytes]) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in members["seals.jsonl"].splitlines()]
 
 
-def test_each_tampering_is_named(export: tuple[Path, Path, Gateway]) -> None:
-    path, keys, gw = export
-    lines = _lines(path)
-    records = _record_indexes(lines)
-    baseline = {"profile_unknown"}
+def _with_lines(members: dict[str, bytes], lines: list[dict[str, Any]]) -> dict[str, bytes]:
+    text = b"".join(json.dumps(line, separators=(",", ":")).encode() + b"\n" for line in lines)
+    return {**members, "seals.jsonl": text}
 
-    flipped = list(lines)
-    target = records[5]
-    flipped[target] = flipped[target].replace('\\"value\\":\\"10', '\\"value\\":\\"90', 1)
-    assert flipped[target] != lines[target]
 
-    deleted = [line for i, line in enumerate(lines) if i != records[6]]
+def test_clean_bundle_verifies(site: Site) -> None:
+    code, result = _verify(site.bundle)
+    assert code == 0 and result["verdict"] == "verified", result["findings"]
+    # the PE parameter reads from just outside the day: the seals holding those readings came along
+    lines = _members(site.bundle)["seals.jsonl"].splitlines()
+    assert json.loads(json.loads(lines[0])["seal"])["last_time"] == "2026-01-01T23:45:00.000Z"
+    assert json.loads(json.loads(lines[-1])["seal"])["first_time"] == "2026-01-03T00:00:00.000Z"
+    assert result["report_recomputed"] and result["emission_reductions_tco2"] is not None
+    members = _members(site.bundle)
+    assert {"manifest.json", "seals.jsonl", "gateways.json", "project.json", "report.json"} <= set(members)
+    assert any(name.startswith("profiles/") for name in members)
+    report = json.loads(members["report.json"])
+    assert report["emission_reductions_tco2"] == result["emission_reductions_tco2"]
+    # whole seals: the day's records plus the rest of the seals at its edges
+    assert result["records"] == 2 * 96 + 2 * 12  # the day, and one seal of context on each side
+    human = _run("verify", str(site.bundle))
+    assert human.returncode == 0 and human.stdout.startswith("VERIFIED: bundle.zip: project TAMPER-PV")
 
-    swapped = list(lines)
-    swapped[records[2]], swapped[records[4]] = swapped[records[4]], swapped[records[2]]
 
-    stranger = Gateway(gateway=gw.gateway, site=gw.site, signer=Signer.generate())
-    forged = stranger.seal([stranger.record("a", 100, 5)])
-    unknown = [
-        *lines,
-        seal_line(gw.gateway, 99, forged.seal, forged.signature),
-        record_line(gw.gateway, 99, 0, forged.records[0]),
-    ]
+def _flip(members: dict[str, bytes]) -> dict[str, bytes]:
+    lines = _lines(members)
+    leaf, text = lines[3]["records"][2]
+    lines[3]["records"][2] = [leaf, text.replace('"value":"', '"value":"9', 1)]
+    return _with_lines(members, lines)
 
-    outcomes = {}
-    for name, tampered in {"flip": flipped, "delete": deleted, "swap": swapped, "unknown": unknown}.items():
-        code, kinds, _ = _verify(_write(path, tampered), keys)
-        assert code == 1, name
-        outcomes[name] = kinds - baseline
-    assert "record_altered" in outcomes["flip"]
-    assert "record_missing" in outcomes["delete"] and "sequence_gap" in outcomes["delete"]
-    assert outcomes["swap"] == {"out_of_order"}
-    assert "unknown_key" in outcomes["unknown"]
-    # distinct: no tampering is reported under another's primary name
-    assert "record_altered" not in outcomes["delete"] | outcomes["swap"] | outcomes["unknown"]
-    assert "unknown_key" not in outcomes["flip"] | outcomes["delete"] | outcomes["swap"]
-    assert "record_missing" not in outcomes["flip"] | outcomes["swap"]
+
+def _delete(members: dict[str, bytes]) -> dict[str, bytes]:
+    lines = _lines(members)
+    del lines[3]["records"][4]
+    return _with_lines(members, lines)
+
+
+def _insert_foreign(site: Site) -> Callable[[dict[str, bytes]], dict[str, bytes]]:
+    other = Gateway(gateway="gw-other", site="site-v", signer=Signer.generate())
+
+    def tamper(members: dict[str, bytes]) -> dict[str, bytes]:
+        # gw-other is registered (its key is valid), but it signs a seal claiming to be gw-v
+        body = json.loads(members["gateways.json"])
+        body["gateways"].append(
+            {
+                "gateway": "gw-other",
+                "site": "site-v",
+                "keys": [
+                    {
+                        "key_id": other.signer.key_id,
+                        "public_key": other.public_key.b64,
+                        "enrolled": "",
+                        "retired": None,
+                        "revoked": None,
+                        "valid_through_seal": None,
+                        "reason": "",
+                    }
+                ],
+            }
+        )
+        forged = Gateway(gateway="gw-v", site="site-v", signer=other.signer, start=site.gateway.start)
+        batch = forged.seal([forged.record("a", 24 * 60 + 5, 1)])
+        line = seal_line("gw-v", 999, batch.seal, batch.signature, [(0, batch.records[0])])
+        return {
+            **members,
+            "gateways.json": json.dumps(body).encode(),
+            "seals.jsonl": members["seals.jsonl"] + line,
+        }
+
+    return tamper
+
+
+def _replay(site: Site) -> Callable[[dict[str, bytes]], dict[str, bytes]]:
+    # A genuine seal of the same gateway from another period (a week later), appended.
+    later = Gateway(
+        gateway="gw-v",
+        site="site-v",
+        signer=site.gateway.signer,
+        heads=dict(site.gateway.heads),
+        seal_head=site.gateway.seal_head,
+        start=site.gateway.start,
+    )
+    batch = later.seal([later.record("a", 10 * 24 * 60, 99_999)])
+    line = seal_line("gw-v", later.seal_head[0], batch.seal, batch.signature, [(0, batch.records[0])])
+    return lambda members: {**members, "seals.jsonl": members["seals.jsonl"] + line}
+
+
+def _swap(members: dict[str, bytes]) -> dict[str, bytes]:
+    lines = _lines(members)
+    records = lines[3]["records"]
+    records[0], records[2] = records[2], records[0]  # both of device a: seq order and signed order broken
+    return _with_lines(members, lines)
+
+
+def _report(members: dict[str, bytes]) -> dict[str, bytes]:
+    report = json.loads(members["report.json"])
+    report["emission_reductions_tco2"] += 1
+    return {**members, "report.json": json.dumps(report).encode()}
+
+
+def _swap_key(members: dict[str, bytes]) -> dict[str, bytes]:
+    impostor = Signer.generate()
+    body = json.loads(members["gateways.json"])
+    key = body["gateways"][0]["keys"][0]
+    key.update(key_id=impostor.key_id, public_key=Gateway(signer=impostor).public_key.b64)
+    return {**members, "gateways.json": json.dumps(body).encode()}
+
+
+def _revoked(site: Site) -> Callable[[dict[str, bytes]], dict[str, bytes]]:
+    registry = parse_registry(site.registry.read_text(), "r")
+    revoked, _ = revoke(
+        registry, "gw-v", key_id=None, reason="stolen", now="2026-01-01T12:00:00.000Z", valid_through_seal=12
+    )  # the gateway kept signing after its key was revoked
+    return lambda members: {**members, "gateways.json": revoked.to_json().encode()}
+
+
+def _manifest(members: dict[str, bytes]) -> dict[str, bytes]:
+    manifest = json.loads(members["manifest.json"])
+    manifest["members"]["report.json"]["sha256"] = "0" * 64
+    return {**members, "manifest.json": json.dumps(manifest).encode()}
+
+
+def _profile(members: dict[str, bytes]) -> dict[str, bytes]:
+    name = next(n for n in members if n.startswith("profiles/"))
+    body = json.loads(members[name])
+    body["registers"][0]["scale"] = "0.1"  # every energy value would mean ten times more
+    return {**members, name: json.dumps(body, sort_keys=True, separators=(",", ":")).encode()}
+
+
+def test_each_tampering_has_its_own_finding(site: Site) -> None:
+    original = _members(site.bundle)
+    cases: dict[str, tuple[Callable[[dict[str, bytes]], dict[str, bytes]], str, bool]] = {
+        "flipped byte in a record": (_flip, "record_altered", True),
+        "record deleted": (_delete, "record_missing", True),
+        "record inserted, signed with another gateway's key": (
+            _insert_foreign(site),
+            "key_gateway_mismatch",
+            True,
+        ),
+        "record replayed from another period": (_replay(site), "out_of_period", True),
+        "two records swapped": (_swap, "out_of_order", True),
+        "a report number changed": (_report, "report_mismatch", True),
+        "a public key swapped": (_swap_key, "unknown_key", True),
+        "a revoked key used after revocation": (_revoked(site), "key_revoked", True),
+        "a manifest hash changed": (_manifest, "manifest_mismatch", False),
+        "a profile changed after signing": (_profile, "profile_mismatch", True),
+    }
+    seen: dict[str, set[str]] = {}
+    for name, (tamper, expected, fix_manifest) in cases.items():
+        code, result = _verify(_write(site.bundle, tamper(dict(original)), fix_manifest=fix_manifest))
+        assert code == 1 and result["verdict"] == "failed", name
+        seen[name] = _kinds(result)
+        assert expected in seen[name], f"{name}: expected {expected}, got {seen[name]}"
+    primaries = {expected for _, expected, _ in cases.values()}
+    assert len(primaries) == len(cases)  # ten distinct kinds
+    for name, (_, expected, _) in cases.items():
+        others = primaries - {expected}
+        assert not (seen[name] & others), f"{name} is also reported as {seen[name] & others}"
+
+
+def test_findings_name_device_span_and_effect(site: Site) -> None:
+    code, result = _verify(_write(site.bundle, _delete(_members(site.bundle))))
+    gap = next(f for f in result["findings"] if f["kind"] == "sequence_gap")
+    # the whole seal with the deleted record is refused, so its six records of device a form the gap
+    assert code == 1 and gap["device"] == "a" and gap["seq_to"] - gap["seq_from"] == 5
+    assert gap["time_from"] < gap["time_to"]
+    missing = next(f for f in result["findings"] if f["kind"] == "record_missing")
+    assert "not counted" in missing["effect"]
+    human = _run("verify", str(_write(site.bundle, _report(_members(site.bundle)))))
+    assert human.returncode == 1 and human.stdout.startswith("FAILED: ")
+    assert "report_mismatch" in human.stdout and "emission_reductions_tco2" in human.stdout
+
+
+def test_trusted_keys_pin_the_registry(site: Site) -> None:
+    assert _verify(site.bundle, "--keys", str(site.registry))[0] == 0
+    code, result = _verify(
+        _write(site.bundle, _swap_key(_members(site.bundle))), "--keys", str(site.registry)
+    )
+    assert code == 1 and "keyring_mismatch" in _kinds(result)
 
 
 def test_unreadable_inputs_exit_2(tmp_path: Path) -> None:
+    assert _run("verify", str(tmp_path / "missing.zip")).returncode == 2
     keys = tmp_path / "k.json"
     keys.write_text("{}")
-    done = _run("collector.verify_cli", str(tmp_path / "missing.jsonl"), "--keys", str(keys))
+    (tmp_path / "b.zip").write_bytes(b"not a zip")
+    done = _run("verify", str(tmp_path / "b.zip"), "--keys", str(keys))
     assert done.returncode == 2 and "k.json: not a jcm-mrv-keyring" in done.stderr
+    assert _run("verify", str(tmp_path / "b.zip")).returncode == 1  # unreadable bundle: a finding

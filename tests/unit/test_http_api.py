@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from collector.tokens import load_tokens
+from mrv_core.bundle import verify_bundle
 from mrv_core.signing import Signer
 from tests.api_fixtures import TOKENS, Site, build_site
 from tests.factory import Gateway
@@ -157,11 +158,18 @@ def test_revoke_through_the_api(client: TestClient, site: Site) -> None:
     assert bad.status_code == 422
 
 
-def test_export_for_verifiers(client: TestClient) -> None:
+def test_export_for_verifiers(client: TestClient, tmp_path: Path) -> None:
     done = client.get("/api/v1/export?from=2026-01-01&to=2026-01-01", headers=Site.bearer("verifier"))
-    assert done.status_code == 200 and done.headers["content-type"].startswith("application/x-ndjson")
-    kinds = [json.loads(line)["type"] for line in done.text.splitlines()]
-    assert kinds.count("record") == 56 and kinds.count("seal") == 2
+    assert done.status_code == 200 and done.headers["content-type"] == "application/zip"
+    bundle = tmp_path / "bundle.zip"
+    bundle.write_bytes(done.content)
+    result = verify_bundle(bundle)
+    assert result.records == 56 and result.seals == 2 and result.verified_records == 56
+    assert {f.kind for f in result.findings} == {"sequence_gap"}  # the gap the fixture left, reported
+    unknown = client.get(
+        "/api/v1/export?from=2026-01-01&to=2026-01-01&project=nope", headers=Site.bearer("verifier")
+    )
+    assert unknown.status_code == 404
     backwards = client.get("/api/v1/export?from=2026-01-02&to=2026-01-01", headers=Site.bearer("verifier"))
     assert backwards.status_code == 400 and backwards.json()["error"] == "invalid range"
 
