@@ -17,7 +17,7 @@ from typing import Any
 from mrv_core.canonical import canonical_bytes, parse_canonical
 from mrv_core.exact import decimal_text
 from mrv_core.hashing import sha256_hex
-from mrv_core.registers import WIDTH, decode_words, hex_to_words
+from mrv_core.registers import WIDTH, hex_decoder
 
 PROFILE_SCHEMA = 1
 
@@ -41,7 +41,7 @@ class RegisterSpec:
         return WIDTH[self.type]
 
     def decode_hex(self, raw: str) -> Decimal | None:
-        return decode_words(hex_to_words(raw), self.type, self.order, self.scale)
+        return hex_decoder(self.type, self.order, self.scale)(raw)
 
     def canonical(self) -> dict[str, Any]:
         return {

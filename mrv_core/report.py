@@ -19,7 +19,7 @@ from mrv_core.counters import CounterEnergy, CounterReading, CounterRun, Directi
 from mrv_core.exact import EXACT, decimal_text
 from mrv_core.methodologies import Methodology, registry
 from mrv_core.record import Record, RecordError, parse_record
-from mrv_core.timefmt import format_time, time_ms
+from mrv_core.timefmt import format_ms, format_time, time_ms
 from mrv_core.units import convert
 
 REPORT_SCHEMA = 1
@@ -104,6 +104,8 @@ class PointAccumulator:
     start_ms: int
     end_ms: int
     run: CounterRun = field(init=False)
+    start_text: str = field(init=False, default="")
+    end_text: str = field(init=False, default="")
     before: CounterReading | None = None
     started: bool = False
     after_taken: bool = False
@@ -111,6 +113,9 @@ class PointAccumulator:
 
     def __post_init__(self) -> None:
         self.run = CounterRun(self.unit, self.direction)
+        # Record times are fixed-width UTC text, so comparing the text orders them: no parsing per record.
+        self.start_text = format_ms(self.start_ms)
+        self.end_text = format_ms(self.end_ms)
 
     def _start(self) -> None:
         if not self.started:
@@ -118,15 +123,14 @@ class PointAccumulator:
             if self.direction == "PE" and self.before is not None:
                 self.run.add(self.before)
 
-    def feed(
-        self, *, time: str, time_ms: int, seq: int, value: Decimal | None, unit: str, record_hash: str
-    ) -> None:
+    def feed(self, *, time: str, seq: int, value: Decimal | None, unit: str, record_hash: str) -> None:
+        """One record of the point's device; ``time`` is the record's own text (YYYY-MM-DDTHH:MM:SS.mmmZ)."""
         reading = None if value is None else CounterReading(time, seq, value, unit, record_hash)
-        if time_ms < self.start_ms:
+        if time < self.start_text:
             if self.direction == "PE" and not self.started:
                 self.before = reading  # the last one before the start; a reading without value resets it
             return
-        if time_ms < self.end_ms:
+        if time < self.end_text:
             if reading is None:
                 self.findings.append(
                     {
@@ -190,7 +194,6 @@ def _feed_record(accumulator: PointAccumulator, record: Record) -> None:
     value = record.values.get(accumulator.point.quantity)
     accumulator.feed(
         time=record.time,
-        time_ms=time_ms(record.time),
         seq=record.seq,
         value=None if value is None else value.value,
         unit=value.unit if value else "",
@@ -345,13 +348,11 @@ class StreamingReport:
         values: Mapping[str, Any],
     ) -> None:
         """``values`` as in the record JSON: quantity -> {"value": decimal text or null, "unit": ...}."""
-        moment = time_ms(time)
         for accumulator in accumulators:
             item = values.get(accumulator.point.quantity)
             text = item.get("value") if isinstance(item, dict) else None
             accumulator.feed(
                 time=time,
-                time_ms=moment,
                 seq=seq,
                 value=None if text is None else Decimal(text),
                 unit=item.get("unit", "") if isinstance(item, dict) else "",

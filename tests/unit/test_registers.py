@@ -1,3 +1,4 @@
+import random
 import struct
 from decimal import Decimal
 
@@ -5,9 +6,11 @@ import pytest
 
 from mrv_core.registers import (
     BYTE_ORDERS,
+    WIDTH,
     DecodeError,
     decode_words,
     encode_value,
+    hex_decoder,
     hex_to_words,
     shortest_float_text,
     words_to_hex,
@@ -79,3 +82,41 @@ def test_errors() -> None:
     assert hex_to_words(words_to_hex([1, 0xABCD])) == [1, 0xABCD]
     with pytest.raises(DecodeError):
         hex_to_words("abc")
+
+
+def _shortest_by_trying_every_length(value: float) -> str:
+    for digits in range(1, 10):
+        text = f"{value:.{digits}g}"
+        if struct.pack(">f", float(text)) == struct.pack(">f", value):
+            return text
+    raise AssertionError("9 digits always round-trip a float32")
+
+
+def test_shortest_float_text_matches_trying_every_length() -> None:
+    """The binary search finds what trying 1, 2, ... 9 digits finds, powers of two included."""
+    rnd = random.Random(20261129)
+    floats = [struct.unpack(">f", struct.pack(">I", rnd.randrange(0x7F800000)))[0] for _ in range(20000)]
+    floats += [2.0**e for e in range(-126, 128)] + [-(2.0**e) for e in range(-20, 20)]
+    for value in floats:
+        assert shortest_float_text(value, "f32") == _shortest_by_trying_every_length(value), value
+
+
+@pytest.mark.parametrize("rtype", ["u16", "i16", "u32", "i32", "u64", "i64", "f32", "f64"])
+def test_hex_decoder_equals_decode_words(rtype: str) -> None:
+    """The verifier's fast decoder and the agent's decoder agree on every order, scale and word."""
+    rnd = random.Random(rtype)
+    for order in BYTE_ORDERS:
+        for scale in (ONE, Decimal("0.01"), Decimal(10)):
+            decode = hex_decoder(rtype, order, scale)
+            for _ in range(500):
+                words = [rnd.randrange(0x10000) for _ in range(WIDTH[rtype])]
+                expected = decode_words(words, rtype, order, scale)
+                got = decode(words_to_hex(words))
+                assert got == expected and str(got) == str(expected), (order, scale, words)
+
+
+def test_hex_decoder_refuses_text_that_is_not_lowercase_words() -> None:
+    decode = hex_decoder("u32", "ABCD", ONE)
+    for bad in ("0001", "0000000g", "0000 001", "0000001A", "000000010000"):
+        with pytest.raises(DecodeError):
+            decode(bad)

@@ -1,13 +1,17 @@
 """The calculation on known numbers: boundaries, gaps, units, rounding."""
 
+import itertools
 from datetime import date
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mrv_core.counters import CounterReading, counter_energy
 from mrv_core.methodologies import Emissions
 from mrv_core.report import FixedSpec, MemoryRecordSource, Period, PointSpec, ProjectSpec, compute_report
+from mrv_core.units import convert
 from tests.factory import Gateway
 
 UTC_DAY = Period(date(2026, 1, 2), date(2026, 1, 2), "UTC")
@@ -172,3 +176,41 @@ def test_streaming_and_store_paths_agree() -> None:
     changed = _json.loads(_json.dumps(again))
     changed["monitored"]["EG"]["value"] = "21"
     assert compare_reports(stored, changed) == [("monitored.EG.value", "20", "21")]
+
+
+def _energy_step_by_step(readings: list[CounterReading], unit: str, direction: str) -> Decimal:
+    """The counter rules applied one step at a time, as a person would on paper."""
+    total = Decimal(0)
+    for before, after in itertools.pairwise(readings):
+        step = convert(after.value - before.value, after.unit, unit)
+        missing = after.seq - before.seq - 1
+        if step < 0 or (missing > 0 and direction == "RE"):
+            continue
+        total += step
+    return total
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(1, 3),  # seq advance: 1 is the next record, more leaves a gap
+            st.decimals(min_value=-20, max_value=100, places=3),  # counter change: negative is a fall
+            st.sampled_from(["kWh", "MWh"]),
+        ),
+        min_size=1,
+        max_size=40,
+    ),
+    st.sampled_from(["RE", "PE"]),
+)
+def test_counter_segments_equal_the_step_by_step_sum(
+    steps: list[tuple[int, Decimal, str]], direction: str
+) -> None:
+    """CounterRun sums runs of plain steps as last minus first: the same exact number as step by step."""
+    readings, seq, value = [], 0, Decimal(1000)
+    for advance, change, unit in steps:
+        seq, value = seq + advance, value + change
+        readings.append(CounterReading("2026-01-01T00:00:00.000Z", seq, value, unit, "h"))
+    energy = counter_energy(readings, "MWh", direction)  # type: ignore[arg-type]
+    expected = _energy_step_by_step(readings, "MWh", direction) if len(readings) > 1 else Decimal(0)
+    assert energy.value == expected
