@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 import zipfile
 from collections.abc import Callable
@@ -22,6 +23,7 @@ import pytest
 from collector.gateways import Enrollment, enroll, revoke, save_registry
 from collector.processing import Ingestor, ingest_messages
 from collector.store.sqlite import SqliteStore
+from mrv_core import bundle as bundle_module
 from mrv_core.bundle import seal_line
 from mrv_core.keyring import Registry, parse_registry
 from mrv_core.signing import Signer
@@ -137,24 +139,36 @@ def _kinds(result: dict[str, Any]) -> set[str]:
 
 
 def _lines(members: dict[str, bytes]) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in members["seals.jsonl"].splitlines()]
+    """evidence.txt as seal dicts with their records as [leaf, text] pairs."""
+    seals: list[dict[str, Any]] = []
+    for line in members["evidence.txt"].decode().splitlines():
+        if line.startswith("{"):
+            seals.append({**json.loads(line), "records": []})
+        else:
+            leaf, _, text = line.partition(" ")
+            seals[-1]["records"].append([int(leaf), text])
+    return seals
 
 
-def _with_lines(members: dict[str, bytes], lines: list[dict[str, Any]]) -> dict[str, bytes]:
-    text = b"".join(json.dumps(line, separators=(",", ":")).encode() + b"\n" for line in lines)
-    return {**members, "seals.jsonl": text}
+def _with_lines(members: dict[str, bytes], seals: list[dict[str, Any]]) -> dict[str, bytes]:
+    text = b""
+    for seal in seals:
+        header = {k: v for k, v in seal.items() if k != "records"}
+        text += json.dumps(header, separators=(",", ":")).encode() + b"\n"
+        text += b"".join(f"{leaf} {record}".encode() + b"\n" for leaf, record in seal["records"])
+    return {**members, "evidence.txt": text}
 
 
 def test_clean_bundle_verifies(site: Site) -> None:
     code, result = _verify(site.bundle)
     assert code == 0 and result["verdict"] == "verified", result["findings"]
     # the PE parameter reads from just outside the day: the seals holding those readings came along
-    lines = _members(site.bundle)["seals.jsonl"].splitlines()
-    assert json.loads(json.loads(lines[0])["seal"])["last_time"] == "2026-01-01T23:45:00.000Z"
-    assert json.loads(json.loads(lines[-1])["seal"])["first_time"] == "2026-01-03T00:00:00.000Z"
+    seals = _lines(_members(site.bundle))
+    assert json.loads(seals[0]["seal"])["last_time"] == "2026-01-01T23:45:00.000Z"
+    assert json.loads(seals[-1]["seal"])["first_time"] == "2026-01-03T00:00:00.000Z"
     assert result["report_recomputed"] and result["emission_reductions_tco2"] is not None
     members = _members(site.bundle)
-    assert {"manifest.json", "seals.jsonl", "gateways.json", "project.json", "report.json"} <= set(members)
+    assert {"manifest.json", "evidence.txt", "gateways.json", "project.json", "report.json"} <= set(members)
     assert any(name.startswith("profiles/") for name in members)
     report = json.loads(members["report.json"])
     assert report["emission_reductions_tco2"] == result["emission_reductions_tco2"]
@@ -206,7 +220,7 @@ def _insert_foreign(site: Site) -> Callable[[dict[str, bytes]], dict[str, bytes]
         return {
             **members,
             "gateways.json": json.dumps(body).encode(),
-            "seals.jsonl": members["seals.jsonl"] + line,
+            "evidence.txt": members["evidence.txt"] + line,
         }
 
     return tamper
@@ -224,7 +238,7 @@ def _replay(site: Site) -> Callable[[dict[str, bytes]], dict[str, bytes]]:
     )
     batch = later.seal([later.record("a", 10 * 24 * 60, 99_999)])
     line = seal_line("gw-v", later.seal_head[0], batch.seal, batch.signature, [(0, batch.records[0])])
-    return lambda members: {**members, "seals.jsonl": members["seals.jsonl"] + line}
+    return lambda members: {**members, "evidence.txt": members["evidence.txt"] + line}
 
 
 def _swap(members: dict[str, bytes]) -> dict[str, bytes]:
@@ -329,3 +343,29 @@ def test_unreadable_inputs_exit_2(tmp_path: Path) -> None:
     done = _run("verify", str(tmp_path / "b.zip"), "--keys", str(keys))
     assert done.returncode == 2 and "k.json: not a jcm-mrv-keyring" in done.stderr
     assert _run("verify", str(tmp_path / "b.zip")).returncode == 1  # unreadable bundle: a finding
+
+
+@pytest.mark.parametrize("tamper", [None, _flip, _delete, _swap, _report])
+def test_fast_and_full_paths_agree(site: Site, monkeypatch: pytest.MonkeyPatch, tamper: Any) -> None:
+    """The lean path for regular seals gives exactly the verdict and findings of the full path."""
+    path = site.bundle if tamper is None else _write(site.bundle, tamper(_members(site.bundle)))
+    fast_seals: list[int] = []
+    original = bundle_module.BundleVerifier._fast_seal
+
+    def counting(self: bundle_module.BundleVerifier, seal: Any, *args: Any) -> None:
+        fast_seals.append(seal.seq)
+        original(self, seal, *args)
+
+    monkeypatch.setattr(bundle_module.BundleVerifier, "_fast_seal", counting)
+    fast = bundle_module.verify_bundle(path).as_dict()
+    assert fast_seals, "the regular seals should take the lean path"
+    monkeypatch.setattr(bundle_module, "_FIRST_LINE", re.compile(rb"(?!)"))  # no seal is regular now
+    fast_seals.clear()
+    full = bundle_module.verify_bundle(path).as_dict()
+    assert not fast_seals
+
+    def by_kind(result: dict[str, Any]) -> list[str]:
+        return sorted(json.dumps(f, sort_keys=True) for f in result.pop("findings"))
+
+    assert by_kind(fast) == by_kind(full)
+    assert fast == full
