@@ -49,8 +49,8 @@ def _render(result: BundleResult, path: Path) -> str:
         )
         return (
             f"VERIFIED: {head}, {len(result.gateways)} gateway(s), {len(result.devices)} device(s). Every "
-            f"member hash, signature, key, Merkle root, hash link, sequence and decoded value checks out"
-            f"{report}."
+            f"member hash, signature, key, Merkle root, hash link and sequence checks out; "
+            f"{result.decoded_values:,} values re-decoded from their raw words match{report}."
         )
     kinds = Counter(f.kind for f in result.findings)
     lines = [

@@ -109,6 +109,7 @@ class BundleResult:
     seals: int = 0
     records: int = 0
     verified_records: int = 0
+    decoded_values: int = 0  # values re-decoded from their raw words with the profile and found equal
     gateways: set[str] = field(default_factory=set)
     devices: set[tuple[str, str]] = field(default_factory=set)
     report_checked: bool = False
@@ -131,6 +132,7 @@ class BundleResult:
             "seals": self.seals,
             "records": self.records,
             "verified_records": self.verified_records,
+            "decoded_values": self.decoded_values,
             "gateways": sorted(self.gateways),
             "devices": [f"{g}/{d}" for g, d in sorted(self.devices)],
             "report_recomputed": self.report_checked,
@@ -725,7 +727,9 @@ class BundleVerifier:
                 )
             except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError) as exc:
                 decoded, matches = f"an error ({exc})", False
-            if not matches:
+            if matches:
+                self.result.decoded_values += 1
+            else:
                 self.result.add(
                     Finding(
                         VALUE_MISMATCH,
@@ -828,14 +832,17 @@ class BundleVerifier:
                 # A values text that is not one JSON object: the full checks say what it is.
                 return sum(self._record_slowly(seal, c.datas[i], c.digests[i]) for i in run)
             plan = None if self.all_values else self._plan(gateway, device, profile_sha, points[1])
+            lean = 0
             for i, seq, parsed in zip(run, seqs, values, strict=True):
                 record_hash = c.digests[i].hex()
                 time = c.times[i].decode("ascii")
                 if (
-                    plan is None
-                    or not isinstance(parsed, dict)
-                    or not self._lean_values(plan, parsed, time, seq, record_hash)
+                    plan is not None
+                    and isinstance(parsed, dict)
+                    and self._lean_values(plan, parsed, time, seq, record_hash)
                 ):
+                    lean += 1
+                else:
                     self._use_values(
                         gateway,
                         device,
@@ -845,6 +852,8 @@ class BundleVerifier:
                         profile_sha=profile_sha,
                         values=parsed,
                     )
+            if plan:
+                self.result.decoded_values += lean * len(plan)
         last = run[-1]
         head.seq, head.hash, head.time = seqs[-1], c.digests[last].hex(), c.times[last].decode("ascii")
         return len(run)

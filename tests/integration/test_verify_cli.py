@@ -174,6 +174,7 @@ def test_clean_bundle_verifies(site: Site) -> None:
     assert report["emission_reductions_tco2"] == result["emission_reductions_tco2"]
     # whole seals: the day's records plus the rest of the seals at its edges
     assert result["records"] == 2 * 96 + 2 * 12  # the day, and one seal of context on each side
+    assert result["decoded_values"] == result["records"]  # each record's export energy, read by the report
     human = _run("verify", str(site.bundle))
     assert human.returncode == 0 and human.stdout.startswith("VERIFIED: bundle.zip: project TAMPER-PV")
 
