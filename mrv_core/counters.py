@@ -158,6 +158,30 @@ class CounterRun:
             )
         self.total = EXACT.add(self.total, step)
 
+    def add_run(
+        self, times: list[str], seqs: list[int], values: list[Decimal], unit: str, hashes: list[str]
+    ) -> None:
+        """Consecutive readings of one device (seq order, one unit): the same as add() for each.
+
+        When every step is plain (no gap, no fall, same unit as the last reading),
+        only the last reading is kept: the open segment grows by the whole run.
+        """
+        last = self.last
+        plain = (
+            bool(seqs)
+            and seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+            and values == sorted(values)
+            and (last is None or (values[0] >= last.value and seqs[0] <= last.seq + 1 and unit == last.unit))
+        )
+        if not plain:
+            for reading in zip(times, seqs, values, [unit] * len(seqs), hashes, strict=True):
+                self.add(CounterReading(*reading))
+            return
+        if last is None:
+            self.first = self.segment = CounterReading(times[0], seqs[0], values[0], unit, hashes[0])
+        self.last = CounterReading(times[-1], seqs[-1], values[-1], unit, hashes[-1])
+        self.count += len(seqs)
+
     def _segment_energy(self, end: CounterReading) -> Decimal:
         start = self.segment
         if start is None:

@@ -150,6 +150,17 @@ class PointAccumulator:
                 self._start()
                 self.run.add(reading)
 
+    def feed_run(
+        self, times: list[str], seqs: list[int], values: list[Decimal], unit: str, hashes: list[str]
+    ) -> None:
+        """Consecutive valued readings of the device, in seq order: the same as feed() for each."""
+        if times and min(times) >= self.start_text and max(times) < self.end_text:
+            self._start()  # all inside the period: straight into the counter run
+            self.run.add_run(times, seqs, values, unit, hashes)
+            return
+        for moment, seq, value, record_hash in zip(times, seqs, values, hashes, strict=True):
+            self.feed(time=moment, seq=seq, value=value, unit=unit, record_hash=record_hash)
+
     def finish(self) -> CounterEnergy:
         if self.direction == "PE":
             self._start()

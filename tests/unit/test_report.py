@@ -10,7 +10,15 @@ from hypothesis import strategies as st
 
 from mrv_core.counters import CounterReading, counter_energy
 from mrv_core.methodologies import Emissions
-from mrv_core.report import FixedSpec, MemoryRecordSource, Period, PointSpec, ProjectSpec, compute_report
+from mrv_core.report import (
+    FixedSpec,
+    MemoryRecordSource,
+    Period,
+    PointAccumulator,
+    PointSpec,
+    ProjectSpec,
+    compute_report,
+)
 from mrv_core.units import convert
 from tests.factory import Gateway
 
@@ -214,3 +222,50 @@ def test_counter_segments_equal_the_step_by_step_sum(
     energy = counter_energy(readings, "MWh", direction)  # type: ignore[arg-type]
     expected = _energy_step_by_step(readings, "MWh", direction) if len(readings) > 1 else Decimal(0)
     assert energy.value == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([1, 1, 1, 2]),  # mostly the next seq, sometimes a gap
+            st.decimals(min_value=-5, max_value=30, places=2),
+            st.sampled_from(["kWh", "kWh", "kWh", "MWh"]),
+            st.integers(10, 37),  # hour of the reading, mostly inside a one-day period (hours 12 to 35)
+        ),
+        min_size=1,
+        max_size=40,
+    ),
+    st.sampled_from(["RE", "PE"]),
+    st.lists(st.integers(1, 8), min_size=1, max_size=10),
+)
+def test_feeding_runs_equals_feeding_readings_one_by_one(
+    steps: list[tuple[int, Decimal, str, int]], direction: str, cuts: list[int]
+) -> None:
+    """The verifier feeds a device's records a run at a time; the result must not depend on it."""
+    seqs, values, units, times, hashes = [], [], [], [], []
+    seq, value = 0, Decimal(1000)
+    for advance, change, unit, hour in steps:
+        seq, value = seq + advance, value + change
+        seqs.append(seq)
+        values.append(value)
+        units.append(unit)
+        times.append(f"2026-01-{1 + hour // 24:02d}T{hour % 24:02d}:00:00.000Z")
+        hashes.append(f"h{seq}")
+    point = PointSpec(1, "EG", "gw", "m", "energy_active_export_total")
+    start, end = 1767268800000, 1767355200000  # 2026-01-01T12:00Z, 2026-01-02T12:00Z
+    one_by_one = PointAccumulator(point, direction, "MWh", start, end)  # type: ignore[arg-type]
+    by_runs = PointAccumulator(point, direction, "MWh", start, end)  # type: ignore[arg-type]
+    for i in range(len(seqs)):
+        one_by_one.feed(time=times[i], seq=seqs[i], value=values[i], unit=units[i], record_hash=hashes[i])
+    i = 0
+    for cut in itertools.cycle(cuts):
+        if i >= len(seqs):
+            break
+        j = i + cut
+        while j > i + 1 and len(set(units[i:j])) > 1:
+            j -= 1  # a run has one unit, as the verifier hands them over
+        by_runs.feed_run(times[i:j], seqs[i:j], values[i:j], units[i], hashes[i:j])
+        i = j
+    assert by_runs.finish() == one_by_one.finish()
+    assert by_runs.findings == one_by_one.findings
