@@ -289,6 +289,10 @@ def main() -> int:
         ).stdout
         say("\nOperators' view ('mrv-collector status'; the same picture as the status page and API):")
         say("\n".join("  " + line for line in operators.splitlines()))
+        say(
+            "  (the demo's gateway runs on an accelerated clock, so its clock offset is large by design;"
+            " on a site this column shows a drifting or unsynchronised gateway clock)"
+        )
         say(f"\nFiles: {WORK.relative_to(ROOT)}/ (configs, keys, logs, evidence-bundle.zip, report.json)")
         say(f"A verifier checks the bundle alone with: mrv-verify {bundle.relative_to(ROOT)}")
         ok = (
