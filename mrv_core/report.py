@@ -7,6 +7,7 @@ verifier run exactly the same code on the same bytes.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -322,18 +323,70 @@ def _assemble(
 def compute_report(project: ProjectSpec, period: Period, source: RecordSource) -> dict[str, Any]:
     """The monitoring report from a record source (a store): the records around and inside the period."""
     methodology, accumulators = _accumulators(project, period)
-    for accumulator in accumulators:
-        point = accumulator.point
-        raw = list(
-            source.records_between(point.gateway, point.device, accumulator.start_ms, accumulator.end_ms)
-        )
-        if accumulator.direction == "PE":
-            before = source.record_before(point.gateway, point.device, accumulator.start_ms)
-            after = source.record_at_or_after(point.gateway, point.device, accumulator.end_ms)
-            raw = ([before] if before is not None else []) + raw + ([after] if after is not None else [])
-        for record in _parsed(accumulator, raw):
-            _feed_record(accumulator, record)
+    for index, streamed in enumerate(accumulators):
+        if not _feed_by_windows(streamed, source):
+            # The device's sequence order differs from its time order across windows (its clock went
+            # back): start this point again with all its records in memory, sorted by sequence.
+            accumulators[index] = _fed_in_memory(streamed, source)
     return _assemble(project, period, methodology, accumulators)
+
+
+REPORT_WINDOW_MS = 86_400_000  # one day of a device's records in memory at a time
+
+
+def _fed_in_memory(spent: PointAccumulator, source: RecordSource) -> PointAccumulator:
+    """A fresh accumulator for the same point, fed the whole period sorted by sequence."""
+    accumulator = PointAccumulator(spent.point, spent.direction, spent.unit, spent.start_ms, spent.end_ms)
+    point = accumulator.point
+    before, after = _boundary_records(accumulator, source)
+    raw = [
+        *([before] if before is not None else []),
+        *source.records_between(point.gateway, point.device, accumulator.start_ms, accumulator.end_ms),
+        *([after] if after is not None else []),
+    ]
+    for record in _parsed(accumulator, raw):
+        _feed_record(accumulator, record)
+    return accumulator
+
+
+def _boundary_records(accumulator: PointAccumulator, source: RecordSource) -> tuple[Any | None, Any | None]:
+    """A PE parameter also reads the last record before the period and the first at or after its end."""
+    if accumulator.direction != "PE":
+        return None, None
+    point = accumulator.point
+    return (
+        source.record_before(point.gateway, point.device, accumulator.start_ms),
+        source.record_at_or_after(point.gateway, point.device, accumulator.end_ms),
+    )
+
+
+def _feed_by_windows(accumulator: PointAccumulator, source: RecordSource) -> bool:
+    """Feed a point a day of records at a time, so that a project year never sits in memory.
+
+    Each window is sorted by sequence. Returns False, having fed part of the
+    records, when a record's sequence is not above the last one fed: time
+    order and sequence order disagree across windows, and only a sort of the
+    whole period gives sequence order (the caller starts the point again).
+    """
+    point = accumulator.point
+    before, after = _boundary_records(accumulator, source)
+    windows = (
+        source.records_between(
+            point.gateway, point.device, moment, min(moment + REPORT_WINDOW_MS, accumulator.end_ms)
+        )
+        for moment in range(accumulator.start_ms, accumulator.end_ms, REPORT_WINDOW_MS)
+    )
+    chunks = itertools.chain(
+        [[before]] if before is not None else [], windows, [[after]] if after is not None else []
+    )
+    last_seq = 0
+    for chunk in chunks:
+        for record in _parsed(accumulator, chunk):
+            if record.seq <= last_seq:
+                return False
+            _feed_record(accumulator, record)
+            last_seq = record.seq
+    return True
 
 
 class StreamingReport:

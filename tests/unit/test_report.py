@@ -3,6 +3,7 @@
 import itertools
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -17,6 +18,7 @@ from mrv_core.report import (
     PointAccumulator,
     PointSpec,
     ProjectSpec,
+    compare_reports,
     compute_report,
 )
 from mrv_core.units import convert
@@ -269,3 +271,46 @@ def test_feeding_runs_equals_feeding_readings_one_by_one(
         i = j
     assert by_runs.finish() == one_by_one.finish()
     assert by_runs.findings == one_by_one.findings
+
+
+@pytest.mark.parametrize("clock_goes_back", [False, True])
+def test_report_over_days_is_fed_a_day_at_a_time_and_agrees_with_a_verifier(
+    clock_goes_back: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store path reads one day at a time; when a gateway's clock went back across midnight it
+    starts the point again in memory, so the result is always what a verifier gets in seq order."""
+    import json as _json
+
+    import mrv_core.report as report_module
+    from mrv_core.record import parse_record as parse
+    from mrv_core.report import StreamingReport
+
+    gw = Gateway()
+    aux = PointSpec(2, "EG_AUX", "gw-test", "aux", "energy_active_export_total")
+    records = []
+    for hour in range(20, 24 * 3 + 4):  # 2026-01-01 20:00 .. 2026-01-04 03:00, counters rising
+        minute = hour * 60
+        if clock_goes_back and hour == 49:
+            minute = 48 * 60 - 5  # the record after 2026-01-03 00:00 says 01-02 23:55: the clock went back
+        records.append(gw.record("m1", minute, 5000 + hour * 1000))
+        records.append(gw.record("aux", minute, 100 + hour * 10))
+    project = _project((EG, aux))
+    period = Period(date(2026, 1, 2), date(2026, 1, 3), "UTC")
+    restarted: list[int] = []
+    real = report_module._fed_in_memory
+
+    def counting(spent: PointAccumulator, source: Any) -> PointAccumulator:
+        restarted.append(spent.point.no)
+        return real(spent, source)
+
+    monkeypatch.setattr(report_module, "_fed_in_memory", counting)
+    stored = compute_report(project, period, MemoryRecordSource(records))
+    assert restarted == ([1, 2] if clock_goes_back else [])
+    streaming = StreamingReport(project, period)
+    for data in records:
+        record = parse(data)
+        wanted = streaming.wants(record.gateway, record.device)
+        values = _json.loads(data)["values"]
+        streaming.feed(wanted, time=record.time, seq=record.seq, record_hash=record.hash, values=values)
+    assert compare_reports(stored, streaming.finish()) == []
+    assert stored["monitored"]["EG"]["value"] == "47"  # 00:00 day 2 .. 23:00 day 3 in MWh
