@@ -43,7 +43,7 @@ from mrv_core.hashing import ZERO_HASH, merkle_root
 from mrv_core.keyring import KeyringError, Registry, parse_registry
 from mrv_core.profile import Profile, RegisterSpec
 from mrv_core.record import CLOCK_STATES, RecordError, parse_record, parse_seal
-from mrv_core.registers import DecodeError, hex_decoder
+from mrv_core.registers import DecodeError, hex_confirmer
 from mrv_core.report import Period, StreamingReport, compare_reports, project_from_dict
 from mrv_core.timefmt import time_ms
 from mrv_core.verify import (
@@ -221,12 +221,27 @@ DECODE_CACHE = 65536  # decoded raw words kept per register layout (counters rep
 
 @dataclass(frozen=True, slots=True)
 class _Use:
-    """One quantity a device's records feed into the report: how to decode it and whom to feed."""
+    """One quantity a device's records feed into the report: how to check it and whom to feed."""
 
     quantity: str
-    decode: Callable[[str], Decimal | None]
-    cache: dict[str, Decimal | None]
+    confirm: Callable[[str, Decimal], bool]  # registers.hex_confirmer: is this what the raw words say?
+    cache: dict[str, Decimal]  # raw words already confirmed, and their value
     accumulators: list[Any]
+
+    def _confirmed(self, raw: str, value: Decimal) -> bool:
+        """Whether ``value`` is what ``raw`` decodes to; remembered per raw text (counters repeat)."""
+        known = self.cache.get(raw)
+        if known is not None:
+            return known == value
+        try:
+            if not self.confirm(raw, value):
+                return False
+        except DecodeError:
+            return False
+        if len(self.cache) >= DECODE_CACHE:
+            self.cache.clear()
+        self.cache[raw] = value
+        return True
 
     def check_run(self, values: list[Any]) -> tuple[list[Decimal], str] | None:
         """A run's values of this quantity, all in one unit and each what its raw words decode to;
@@ -242,18 +257,9 @@ class _Use:
         except (KeyError, TypeError, ArithmeticError):
             return None
         unit = units.pop()
-        expected = list(map(self.cache.get, raws))
-        if None in expected:
-            for index, raw in enumerate(raws):
-                if expected[index] is None:
-                    try:
-                        expected[index] = self.decode(raw)
-                    except DecodeError:
-                        return None
-                    self.cache[raw] = expected[index]
-            if len(self.cache) >= DECODE_CACHE:
-                self.cache.clear()
-        if decimals != expected or type(unit) is not str:
+        if type(unit) is not str:
+            return None
+        if list(map(self.cache.get, raws)) != decimals and not all(map(self._confirmed, raws, decimals)):
             return None
         return decimals, unit
 
@@ -264,20 +270,11 @@ class _Use:
         raw, text, unit = item.get("raw"), item.get("value"), item.get("unit")
         if type(raw) is not str or type(text) is not str or type(unit) is not str:
             return None
-        expected = self.cache.get(raw)
-        if expected is None:
-            try:
-                expected = self.decode(raw)
-            except DecodeError:
-                return None
-            if len(self.cache) >= DECODE_CACHE:
-                self.cache.clear()
-            self.cache[raw] = expected
         try:
             value = Decimal(text)
         except ArithmeticError:
             return None
-        return (value, unit) if value == expected else None
+        return (value, unit) if self._confirmed(raw, value) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,7 +333,7 @@ class BundleVerifier:
     unknown_profiles: set[str] = field(default_factory=set)
     point_quantities: dict[tuple[str, str], tuple[set[str], list[Any]]] = field(default_factory=dict)
     plans: dict[tuple[str, str, str], list[_Use] | None] = field(default_factory=dict)
-    decoded: dict[tuple[str, str, Decimal], dict[str, Decimal | None]] = field(default_factory=dict)
+    decoded: dict[tuple[str, str, Decimal], dict[str, Decimal]] = field(default_factory=dict)
     leaf_texts: list[bytes] = field(default_factory=list)  # b"0", b"1", ...: leaf numbers as written
     # seals wholly outside a project's period: (gateway, seq, side, record hashes, first time, last time)
     context: list[tuple[str, int, str, set[str], str, str]] = field(default_factory=list)
@@ -907,7 +904,7 @@ class BundleVerifier:
             plan.append(
                 _Use(
                     quantity,
-                    hex_decoder(spec.type, spec.order, spec.scale),
+                    hex_confirmer(spec.type, spec.order, spec.scale),
                     self.decoded.setdefault((spec.type, spec.order, spec.scale), {}),
                     [a for a in accumulators if a.point.quantity == quantity],
                 )

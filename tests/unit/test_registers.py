@@ -1,3 +1,4 @@
+import math
 import random
 import struct
 from decimal import Decimal
@@ -8,8 +9,10 @@ from mrv_core.registers import (
     BYTE_ORDERS,
     WIDTH,
     DecodeError,
+    _big_endian_reader,
     decode_words,
     encode_value,
+    hex_confirmer,
     hex_decoder,
     hex_to_words,
     shortest_float_text,
@@ -120,3 +123,28 @@ def test_hex_decoder_refuses_text_that_is_not_lowercase_words() -> None:
     for bad in ("0001", "0000000g", "0000 001", "0000001A", "000000010000"):
         with pytest.raises(DecodeError):
             decode(bad)
+
+
+def test_hex_confirmer_agrees_with_decoding() -> None:
+    """confirm(raw, claim) is decode(raw) == claim, for the right claim and for near misses."""
+    rnd = random.Random(7)
+    for order in BYTE_ORDERS:
+        big_endian = _big_endian_reader("f32", order)
+        for scale in (ONE, Decimal("0.1")):
+            decode, confirm = hex_decoder("f32", order, scale), hex_confirmer("f32", order, scale)
+            words_list = [[rnd.randrange(0x10000) for _ in range(2)] for _ in range(3000)]
+            special = [Decimal(2) ** e for e in range(-20, 20)] + [
+                Decimal(v) for v in ("0", "1e4", "505.76", "-3e3")
+            ]
+            words_list += [encode_value(v, "f32", order, ONE) for v in special]
+            for words in words_list:
+                raw = words_to_hex(words)
+                right = decode(raw)
+                (value,) = struct.unpack(">f", big_endian(raw))
+                claims = (
+                    [Decimal(format(value, f".{p}g")) for p in range(1, 10)] if math.isfinite(value) else []
+                )
+                if right is not None:
+                    claims += [right, right + Decimal("1e-9"), -right, Decimal(repr(value))]
+                for claim in claims:
+                    assert confirm(raw, claim) == (right == claim), (order, scale, raw, claim, right)
