@@ -161,26 +161,34 @@ def test_rounding_is_down_after_subtraction(re: str, pe: str, expected: int) -> 
     assert Emissions(Decimal(re), Decimal(pe)).reductions_tco2 == expected
 
 
+def _streamed(project: ProjectSpec, period: Period, records: list[bytes]) -> dict[str, Any]:
+    """The report as a verifier computes it: every record fed once, in the order given."""
+    import json as _json
+
+    from mrv_core.record import parse_record
+    from mrv_core.report import StreamingReport
+
+    streaming = StreamingReport(project, period)
+    for data in records:
+        record = parse_record(data)
+        wanted = streaming.wants(record.gateway, record.device)
+        values = _json.loads(data)["values"]
+        streaming.feed(wanted, time=record.time, seq=record.seq, record_hash=record.hash, values=values)
+    return streaming.finish()
+
+
 def test_streaming_and_store_paths_agree() -> None:
     """A verifier feeding every record in sequence order gets the collector's report exactly."""
     import json as _json
 
-    from mrv_core.report import StreamingReport, compare_reports, project_from_dict, project_to_dict
+    from mrv_core.report import compare_reports, project_from_dict, project_to_dict
 
     gw = Gateway()
     aux = PointSpec(2, "EG_AUX", "gw-test", "aux", "energy_active_export_total")
     records = _day_of_readings(gw, skip={30, 31}) + _day_of_readings(gw, device="aux", kwh_per_hour=10)
     project = project_from_dict(_json.loads(_json.dumps(project_to_dict(_project((EG, aux))))))
     stored = compute_report(project, UTC_DAY, MemoryRecordSource(records))
-    streaming = StreamingReport(project, UTC_DAY)
-    from mrv_core.record import parse_record as parse
-
-    for data in records:
-        record = parse(data)
-        wanted = streaming.wants(record.gateway, record.device)
-        values = _json.loads(data)["values"]
-        streaming.feed(wanted, time=record.time, seq=record.seq, record_hash=record.hash, values=values)
-    again = streaming.finish()
+    again = _streamed(project, UTC_DAY, records)
     assert compare_reports(stored, again) == []
     assert again["emission_reductions_tco2"] == 15  # (20 MWh with the gap excluded - 0.25) x 0.8 = 15.8
     changed = _json.loads(_json.dumps(again))
@@ -279,11 +287,8 @@ def test_report_over_days_is_fed_a_day_at_a_time_and_agrees_with_a_verifier(
 ) -> None:
     """The store path reads one day at a time; when a gateway's clock went back across midnight it
     starts the point again in memory, so the result is always what a verifier gets in seq order."""
-    import json as _json
 
     import mrv_core.report as report_module
-    from mrv_core.record import parse_record as parse
-    from mrv_core.report import StreamingReport
 
     gw = Gateway()
     aux = PointSpec(2, "EG_AUX", "gw-test", "aux", "energy_active_export_total")
@@ -306,11 +311,5 @@ def test_report_over_days_is_fed_a_day_at_a_time_and_agrees_with_a_verifier(
     monkeypatch.setattr(report_module, "_fed_in_memory", counting)
     stored = compute_report(project, period, MemoryRecordSource(records))
     assert restarted == ([1, 2] if clock_goes_back else [])
-    streaming = StreamingReport(project, period)
-    for data in records:
-        record = parse(data)
-        wanted = streaming.wants(record.gateway, record.device)
-        values = _json.loads(data)["values"]
-        streaming.feed(wanted, time=record.time, seq=record.seq, record_hash=record.hash, values=values)
-    assert compare_reports(stored, streaming.finish()) == []
+    assert compare_reports(stored, _streamed(project, period, records)) == []
     assert stored["monitored"]["EG"]["value"] == "47"  # 00:00 day 2 .. 23:00 day 3 in MWh
