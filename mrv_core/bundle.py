@@ -31,7 +31,7 @@ import itertools
 import json
 import re
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -45,7 +45,7 @@ from mrv_core.profile import Profile, RegisterSpec
 from mrv_core.record import CLOCK_STATES, RecordError, parse_record, parse_seal
 from mrv_core.registers import DecodeError, hex_confirmer
 from mrv_core.report import Period, StreamingReport, compare_reports, project_from_dict
-from mrv_core.timefmt import time_ms
+from mrv_core.timefmt import parse_time, time_ms
 from mrv_core.verify import (
     BAD_SIGNATURE,
     DUPLICATE,
@@ -202,7 +202,24 @@ class _SealBlocks:
         return header, body.removesuffix(b"\n")
 
 
-_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
+def _valid_time(text: str) -> bool:
+    """A record time as the record format defines it, a real date and time included."""
+    try:
+        parse_time(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _valid_dates(times: Iterable[bytes]) -> bool:
+    """Whether the dates of these record times exist (the layout regex has checked the rest)."""
+    try:
+        for day in {time[:10] for time in times}:
+            date.fromisoformat(day.decode("ascii"))
+    except ValueError:
+        return False
+    return True
+
 
 # The fast path. Nearly every seal holds canonical readings of one gateway and site, with the same
 # clock state and profile and no quality flag: the record lines of such a seal differ only in leaf,
@@ -306,7 +323,7 @@ def _layout(
         )
         + rb"([1-9][0-9]{0,17})"
         + re.escape(b',"site":"' + site + b'","time":"')
-        + rb"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)"
+        + rb"(\d{4}-\d\d-\d\dT(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{3}Z)"  # dates: _valid_dates
         + re.escape(b'","v":1,"values":')
         + rb"(\{.*)\})$",
         re.MULTILINE,
@@ -582,7 +599,7 @@ class BundleVerifier:
             or type(seq) is not int
             or type(device) is not str
             or type(time) is not str
-            or not _TIME.fullmatch(time)
+            or not _valid_time(time)
         ):
             self.result.add(
                 Finding(
@@ -809,7 +826,12 @@ class BundleVerifier:
                 rows = _layout(clock, gateway, profile_id, profile_sha, site).findall(block)
         while len(self.leaf_texts) < len(rows):
             self.leaf_texts.append(b"%d" % len(self.leaf_texts))
-        if rows and len(rows) == lines and [row[0] for row in rows] == self.leaf_texts[:lines]:
+        if (
+            rows
+            and len(rows) == lines
+            and [row[0] for row in rows] == self.leaf_texts[:lines]
+            and _valid_dates(row[5] for row in rows)
+        ):
             self._fast_seal(seal, rows, profile_sha.decode())
         else:
             self._full_seal(seal, block.split(b"\n") if block else [])

@@ -26,6 +26,7 @@ from collector.store.sqlite import SqliteStore
 from mrv_core import bundle as bundle_module
 from mrv_core.bundle import seal_line
 from mrv_core.keyring import Registry, parse_registry
+from mrv_core.record import build_seal
 from mrv_core.signing import Signer
 from tests.factory import TEST_PROFILE_YAML, Gateway
 from tests.harness.programs import command
@@ -346,10 +347,8 @@ def test_unreadable_inputs_exit_2(tmp_path: Path) -> None:
     assert _run("verify", str(tmp_path / "b.zip")).returncode == 1  # unreadable bundle: a finding
 
 
-@pytest.mark.parametrize("tamper", [None, _flip, _delete, _swap, _report])
-def test_fast_and_full_paths_agree(site: Site, monkeypatch: pytest.MonkeyPatch, tamper: Any) -> None:
-    """The lean path for regular seals gives exactly the verdict and findings of the full path."""
-    path = site.bundle if tamper is None else _write(site.bundle, tamper(_members(site.bundle)))
+def _both_paths(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The result of the lean path (which must have been taken) and of the full path alone."""
     fast_seals: list[int] = []
     original = bundle_module.BundleVerifier._fast_seal
 
@@ -357,16 +356,56 @@ def test_fast_and_full_paths_agree(site: Site, monkeypatch: pytest.MonkeyPatch, 
         fast_seals.append(seal.seq)
         original(self, seal, *args)
 
-    monkeypatch.setattr(bundle_module.BundleVerifier, "_fast_seal", counting)
-    fast = bundle_module.verify_bundle(path).as_dict()
-    assert fast_seals, "the regular seals should take the lean path"
-    monkeypatch.setattr(bundle_module, "_FIRST_LINE", re.compile(rb"(?!)"))  # no seal is regular now
-    fast_seals.clear()
-    full = bundle_module.verify_bundle(path).as_dict()
-    assert not fast_seals
+    with monkeypatch.context() as patch:
+        patch.setattr(bundle_module.BundleVerifier, "_fast_seal", counting)
+        fast = bundle_module.verify_bundle(path).as_dict()
+        assert fast_seals, "the regular seals should take the lean path"
+        patch.setattr(bundle_module, "_FIRST_LINE", re.compile(rb"(?!)"))  # no seal is regular now
+        fast_seals.clear()
+        full = bundle_module.verify_bundle(path).as_dict()
+        assert not fast_seals
+    return fast, full
 
-    def by_kind(result: dict[str, Any]) -> list[str]:
-        return sorted(json.dumps(f, sort_keys=True) for f in result.pop("findings"))
 
-    assert by_kind(fast) == by_kind(full)
+@pytest.mark.parametrize("tamper", [None, _flip, _delete, _swap, _report])
+def test_fast_and_full_paths_agree(site: Site, monkeypatch: pytest.MonkeyPatch, tamper: Any) -> None:
+    """The lean path for regular seals gives exactly the verdict and findings of the full path."""
+    path = site.bundle if tamper is None else _write(site.bundle, tamper(_members(site.bundle)))
+    fast, full = _both_paths(path, monkeypatch)
+    assert fast == full
+
+
+def test_a_signed_record_with_an_impossible_date_is_malformed_on_both_paths(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A gateway that signs 2026-02-30 has a bug; its record is refused, whichever path reads it."""
+    later = Gateway(
+        gateway="gw-v",
+        site="site-v",
+        signer=site.gateway.signer,
+        heads=dict(site.gateway.heads),
+        seal_head=site.gateway.seal_head,
+        start=site.gateway.start,
+    )
+    good = later.record("a", 10 * 24 * 60, 99_999)
+    bad = good.replace(b'"time":"2026-01-11T00:00:00.000Z"', b'"time":"2026-02-30T00:00:00.000Z"')
+    assert bad != good
+    seq, prev = later.seal_head
+    seal, _ = build_seal(
+        site="site-v",
+        gateway="gw-v",
+        key_id=later.signer.key_id,
+        seq=seq + 1,
+        prev=prev,
+        created=later.start,
+        record_hashes=[hashlib.sha256(bad).hexdigest()],
+        first_time="2026-01-11T00:00:00.000Z",
+        last_time="2026-01-11T00:00:00.000Z",
+    )
+    members = _members(site.bundle)
+    line = seal_line("gw-v", seq + 1, seal, later.signer.sign(seal), [(0, bad)])
+    fast, full = _both_paths(
+        _write(site.bundle, {**members, "evidence.txt": members["evidence.txt"] + line}), monkeypatch
+    )
+    assert "malformed" in _kinds(full)
     assert fast == full
