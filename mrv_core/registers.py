@@ -56,19 +56,6 @@ class DecodeError(ValueError):
     """Register words cannot be decoded as the profile says."""
 
 
-def _to_big_endian(words: Sequence[int], order: str) -> bytes:
-    for word in words:
-        if not 0 <= word <= 0xFFFF:
-            raise DecodeError(f"register word {word} is outside 0..65535")
-    ordered = list(words) if order in ("ABCD", "BADC") else list(reversed(words))
-    swap_bytes = order in ("BADC", "DCBA")
-    out = bytearray()
-    for word in ordered:
-        hi, lo = word >> 8, word & 0xFF
-        out += bytes((lo, hi)) if swap_bytes else bytes((hi, lo))
-    return bytes(out)
-
-
 def _from_big_endian(data: bytes, order: str) -> list[int]:
     swap_bytes = order in ("BADC", "DCBA")
     words = [
@@ -123,14 +110,10 @@ def decode_words(words: Sequence[int], rtype: str, order: str, scale: Decimal) -
         raise DecodeError(f"unknown byte order {order!r}")
     if len(words) != width:
         raise DecodeError(f"{rtype} needs {width} register(s), got {len(words)}")
-    (raw,) = struct.unpack(_STRUCT[rtype], _to_big_endian(words, order))
-    if isinstance(raw, float):
-        if not math.isfinite(raw):
-            return None
-        base = Decimal(shortest_float_text(raw, rtype))
-    else:
-        base = Decimal(raw)
-    return EXACT.multiply(base, scale)
+    for word in words:
+        if not 0 <= word <= 0xFFFF:
+            raise DecodeError(f"register word {word} is outside 0..65535")
+    return hex_decoder(rtype, order, scale)(words_to_hex(words))  # one decoder for agent and verifier
 
 
 _HEX_WORDS = re.compile(r"(?:[0-9a-f]{4})+")
