@@ -280,19 +280,6 @@ class _Use:
             return None
         return decimals, unit
 
-    def check(self, item: object) -> tuple[Decimal, str] | None:
-        """(value, unit) of a regular item whose value is what its raw words decode to; None otherwise."""
-        if type(item) is not dict:
-            return None
-        raw, text, unit = item.get("raw"), item.get("value"), item.get("unit")
-        if type(raw) is not str or type(text) is not str or type(unit) is not str:
-            return None
-        try:
-            value = Decimal(text)
-        except ArithmeticError:
-            return None
-        return (value, unit) if self._confirmed(raw, value) else None
-
 
 @dataclass(frozen=True, slots=True)
 class _Columns:
@@ -884,16 +871,8 @@ class BundleVerifier:
             hashes = [c.digests[i].hex() for i in run]
             if plan and self._lean_run(plan, values, times, seqs, hashes):
                 self.result.decoded_values += len(run) * len(plan)
-                values = []  # all checked and fed
-            lean = 0
-            for time, seq, record_hash, parsed in zip(times, seqs, hashes, values, strict=False):
-                if (
-                    plan is not None
-                    and isinstance(parsed, dict)
-                    and self._lean_values(plan, parsed, time, seq, record_hash)
-                ):
-                    lean += 1
-                else:
+            else:  # something irregular: record by record, with findings
+                for time, seq, record_hash, parsed in zip(times, seqs, hashes, values, strict=True):
                     self._use_values(
                         gateway,
                         device,
@@ -903,8 +882,6 @@ class BundleVerifier:
                         profile_sha=profile_sha,
                         values=parsed,
                     )
-            if plan:
-                self.result.decoded_values += lean * len(plan)
         last = run[-1]
         head.seq, head.hash, head.time = seqs[-1], c.digests[last].hex(), c.times[last].decode("ascii")
         return len(run)
@@ -917,22 +894,20 @@ class BundleVerifier:
         if key in self.plans:
             return self.plans[key]
         registers = self.registers.get(profile_sha, {})
-        plan: list[_Use] | None = []
-        for quantity in sorted({a.point.quantity for a in accumulators}):
-            spec = registers.get(quantity)
-            if spec is None or plan is None:
-                plan = None
-                continue
-            plan.append(
-                _Use(
-                    quantity,
-                    hex_confirmer(spec.type, spec.order, spec.scale),
-                    self.decoded.setdefault((spec.type, spec.order, spec.scale), {}),
-                    [a for a in accumulators if a.point.quantity == quantity],
-                )
+        quantities = sorted({a.point.quantity for a in accumulators})
+        specs = [registers.get(quantity) for quantity in quantities]
+        plan = [
+            _Use(
+                quantity,
+                hex_confirmer(spec.type, spec.order, spec.scale),
+                self.decoded.setdefault((spec.type, spec.order, spec.scale), {}),
+                [a for a in accumulators if a.point.quantity == quantity],
             )
-        self.plans[key] = plan
-        return plan
+            for quantity, spec in zip(quantities, specs, strict=True)
+            if spec is not None
+        ]
+        self.plans[key] = plan if len(plan) == len(quantities) else None
+        return self.plans[key]
 
     @staticmethod
     def _lean_run(
@@ -949,21 +924,6 @@ class BundleVerifier:
         for accumulators, (decimals, unit) in columns:
             for accumulator in accumulators:
                 accumulator.feed_run(times, seqs, decimals, unit, hashes)
-        return True
-
-    @staticmethod
-    def _lean_values(plan: list[_Use], values: dict[str, Any], time: str, seq: int, record_hash: str) -> bool:
-        """Check and feed the used values of a record when all is regular; False (nothing fed) otherwise,
-        and then _use_values does it the long way, with findings."""
-        readings = []
-        for use in plan:
-            checked = use.check(values.get(use.quantity))
-            if checked is None:
-                return False
-            readings.append((use.accumulators, checked))
-        for accumulators, (value, unit) in readings:
-            for accumulator in accumulators:
-                accumulator.feed(time=time, seq=seq, value=value, unit=unit, record_hash=record_hash)
         return True
 
     @staticmethod
