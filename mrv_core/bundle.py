@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Final
 
 from mrv_core.canonical import CanonicalError
 from mrv_core.hashing import ZERO_HASH, merkle_root
@@ -49,9 +49,9 @@ from mrv_core.timefmt import parse_time, time_ms
 from mrv_core.verify import (
     BAD_SIGNATURE,
     DUPLICATE,
-    HASH_LINK_BROKEN,
     KEY_GATEWAY_MISMATCH,
     MALFORMED,
+    NOT_COUNTED,
     OUT_OF_ORDER,
     PROFILE_UNKNOWN,
     RECORD_ALTERED,
@@ -64,6 +64,7 @@ from mrv_core.verify import (
     VALUE_MISMATCH,
     Finding,
     Keyring,
+    chain_finding,
 )
 
 BUNDLE_FORMAT = "jcm-mrv-bundle"
@@ -143,6 +144,14 @@ class BundleResult:
             ],
             "bundle": {k: v for k, v in self.manifest.items() if k != "members"},
         }
+
+
+# What a chain finding does to the result, for the verifier's table.
+_CHAIN_EFFECTS: Final = {
+    DUPLICATE: "not counted again",
+    OUT_OF_ORDER: "not counted again",
+    SEQUENCE_GAP: "the calculation treats the span as a gap",
+}
 
 
 @dataclass(slots=True)
@@ -604,22 +613,19 @@ class BundleVerifier:
         head = heads.get(device)
         if head is None:
             self.result.devices.add(key)
-            if seq == 1 and obj.get("prev") != ZERO_HASH:
-                self.result.add(
-                    Finding(
-                        HASH_LINK_BROKEN,
-                        "seq 1 does not start from genesis",
-                        gateway=gateway,
-                        device=device,
-                        seq_from=1,
-                        seq_to=1,
-                        time_from=time,
-                    )
-                )
-        elif (seq != head.seq + 1 or obj.get("prev") != head.hash) and not self._chain_finding(
-            head, obj, record_hash
-        ):
-            return False
+        finding = chain_finding(
+            None if head is None else (head.seq, head.hash, head.time),
+            gateway=gateway,
+            device=device,
+            seq=seq,
+            prev=str(obj.get("prev")),
+            record_hash=record_hash,
+            time=time,
+        )
+        if finding is not None:
+            self.result.add(finding, effect=_CHAIN_EFFECTS.get(finding.kind, ""))
+            if finding.kind in NOT_COUNTED:
+                return False
         heads[device] = _Chain(seq, record_hash, time)
         profile = obj.get("profile")
         self._use_values(
@@ -677,51 +683,6 @@ class BundleVerifier:
                 device=device,
             )
         )
-
-    def _chain_finding(self, head: _Chain, obj: dict[str, Any], record_hash: str) -> bool:
-        """A record that does not simply continue its chain: report how; False if it is not counted."""
-        seq, time = obj["seq"], obj["time"]
-        where: dict[str, Any] = {"gateway": obj["gateway"], "device": obj["device"]}
-        if seq <= head.seq:
-            kind = DUPLICATE if seq == head.seq and record_hash == head.hash else OUT_OF_ORDER
-            self.result.add(
-                Finding(
-                    kind,
-                    f"seq {seq} comes after seq {head.seq}",
-                    seq_from=seq,
-                    seq_to=seq,
-                    time_from=time,
-                    **where,
-                ),
-                effect="not counted again",
-            )
-            return False
-        if seq > head.seq + 1:
-            self.result.add(
-                Finding(
-                    SEQUENCE_GAP,
-                    f"{seq - head.seq - 1} record(s) missing",
-                    seq_from=head.seq + 1,
-                    seq_to=seq - 1,
-                    time_from=head.time,
-                    time_to=time,
-                    **where,
-                ),
-                effect="the calculation treats the span as a gap",
-            )
-        else:
-            self.result.add(
-                Finding(
-                    HASH_LINK_BROKEN,
-                    f"seq {seq} does not link to the hash of seq {head.seq}",
-                    seq_from=head.seq,
-                    seq_to=seq,
-                    time_from=head.time,
-                    time_to=time,
-                    **where,
-                )
-            )
-        return True
 
     def _points_of(self, gateway: str, device: str) -> tuple[set[str], list[Any]]:
         """(quantities the report uses, its accumulators) for a device, computed once."""

@@ -186,6 +186,66 @@ def check_sealed_batch(
     return SealCheck(seal, tuple(records), tuple(findings))
 
 
+NOT_COUNTED: Final = frozenset({DUPLICATE, OUT_OF_ORDER})  # chain findings whose record adds nothing
+
+
+def chain_finding(
+    head: tuple[int, str, str] | None,
+    *,
+    gateway: str,
+    device: str,
+    seq: int,
+    prev: str,
+    record_hash: str,
+    time: str,
+) -> Finding | None:
+    """How a record relates to its device's chain head (seq, hash, time): None when it simply
+    continues it, or starts it from genesis. Shared by ingest and bundle verification."""
+    where: dict[str, Any] = {"gateway": gateway, "device": device}
+    if head is None:
+        if seq == 1 and prev != GENESIS:
+            return Finding(
+                HASH_LINK_BROKEN,
+                "seq 1 does not start from genesis",
+                seq_from=1,
+                seq_to=1,
+                time_from=time,
+                **where,
+            )
+        return None
+    head_seq, head_hash, head_time = head
+    if seq <= head_seq:
+        return Finding(
+            DUPLICATE if seq == head_seq and record_hash == head_hash else OUT_OF_ORDER,
+            f"seq {seq} comes after seq {head_seq}",
+            seq_from=seq,
+            seq_to=seq,
+            time_from=time,
+            **where,
+        )
+    if seq > head_seq + 1:
+        return Finding(
+            SEQUENCE_GAP,
+            f"{seq - head_seq - 1} record(s) missing",
+            seq_from=head_seq + 1,
+            seq_to=seq - 1,
+            time_from=head_time,
+            time_to=time,
+            **where,
+        )
+    if prev != head_hash:
+        return Finding(
+            HASH_LINK_BROKEN,
+            f"seq {seq} does not link to the hash of seq {head_seq}",
+            seq_from=head_seq,
+            seq_to=seq,
+            time_from=head_time,
+            time_to=time,
+            **where,
+        )
+    return None
+
+
 @dataclass
 class ChainChecker:
     """Walks records (and seals) in the order given and reports broken continuity.
@@ -232,55 +292,17 @@ class ChainChecker:
 
     def add_record(self, record: Record) -> None:
         key = (record.gateway, record.device)
-        head = self.heads.get(key)
-        where: dict[str, Any] = {"gateway": record.gateway, "device": record.device}
-        if head is None:
-            if record.seq == 1 and record.prev != GENESIS:
-                self.findings.append(
-                    Finding(
-                        HASH_LINK_BROKEN,
-                        "seq 1 does not start from genesis",
-                        seq_from=1,
-                        seq_to=1,
-                        time_from=record.time,
-                        **where,
-                    )
-                )
-        elif record.seq <= head[0]:
-            kind = DUPLICATE if record.seq == head[0] and record.hash == head[1] else OUT_OF_ORDER
-            self.findings.append(
-                Finding(
-                    kind,
-                    f"seq {record.seq} comes after seq {head[0]}",
-                    seq_from=record.seq,
-                    seq_to=record.seq,
-                    time_from=record.time,
-                    **where,
-                )
-            )
-            return
-        elif record.seq > head[0] + 1:
-            self.findings.append(
-                Finding(
-                    SEQUENCE_GAP,
-                    f"{record.seq - head[0] - 1} record(s) missing",
-                    seq_from=head[0] + 1,
-                    seq_to=record.seq - 1,
-                    time_from=head[2],
-                    time_to=record.time,
-                    **where,
-                )
-            )
-        elif record.prev != head[1]:
-            self.findings.append(
-                Finding(
-                    HASH_LINK_BROKEN,
-                    f"seq {record.seq} does not link to the hash of seq {head[0]}",
-                    seq_from=head[0],
-                    seq_to=record.seq,
-                    time_from=head[2],
-                    time_to=record.time,
-                    **where,
-                )
-            )
+        finding = chain_finding(
+            self.heads.get(key),
+            gateway=record.gateway,
+            device=record.device,
+            seq=record.seq,
+            prev=record.prev,
+            record_hash=record.hash,
+            time=record.time,
+        )
+        if finding is not None:
+            self.findings.append(finding)
+            if finding.kind in NOT_COUNTED:
+                return
         self.heads[key] = (record.seq, record.hash, record.time)
