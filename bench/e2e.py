@@ -25,17 +25,12 @@ import time
 import urllib.parse
 import urllib.request
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from agent.buffer import Buffer, open_stats
-from agent.clock import SystemClock
-from agent.keys import load_signer
-from agent.service import make_sealer
-from mrv_core.profile_schema import load_profile
-from mrv_core.record import Value, build_record
-from mrv_core.registers import encode_value, words_to_hex
+from agent.buffer import open_stats
+from tests.harness.backlog import prefill
 from tests.harness.influxdb import start_influxdb
 from tests.harness.mosquitto import start_mosquitto
 from tests.harness.procs import Proc, free_port, port_open, wait_for
@@ -156,47 +151,6 @@ def collector_config(folder: Path, broker_port: int, store: dict[str, Any], keyr
     return path
 
 
-def prefill(folder: Path, records: int, devices: int) -> None:
-    """A backlog of signed, sealed records in the agent's buffer, made by the agent's own code."""
-    profile = load_profile(PROFILE)
-    signer = load_signer(folder / "gateway.key")
-    buffer = Buffer(folder / "buffer.sqlite", "gw-bench")
-    start = datetime(2026, 1, 1, tzinfo=UTC)
-    for i in range(records):
-        device = f"m0-{i % devices + 1}"
-        moment = start + timedelta(seconds=10 * (i // devices))
-        values = {}
-        for spec in profile.registers:
-            raw = words_to_hex(encode_value(i * 0.5, spec.type, spec.order, spec.scale))
-            values[spec.quantity] = Value(spec.decode_hex(raw), spec.unit, raw)
-
-        def build(
-            seq: int,
-            prev: str,
-            device: str = device,
-            moment: datetime = moment,
-            values: dict[str, Value] = values,
-        ) -> tuple[bytes, str]:
-            return build_record(
-                site="bench",
-                gateway="gw-bench",
-                device=device,
-                profile_id=profile.id,
-                profile_sha256=profile.sha256,
-                seq=seq,
-                prev=prev,
-                time=moment,
-                clock="synced",
-                values=values,
-            )
-
-        buffer.append_reading(device, moment, build)
-        if i % 1000 == 999:
-            buffer.seal_pending(make_sealer(signer, SystemClock(), "bench", "gw-bench"), 1000)
-    buffer.seal_pending(make_sealer(signer, SystemClock(), "bench", "gw-bench"), 1000)
-    buffer.close()
-
-
 def run_live(
     folder: Path, broker_port: int, store: dict[str, Any], seconds: float, devices: int, poll_s: float
 ) -> Result:
@@ -255,7 +209,14 @@ def run_backlog(folder: Path, broker_port: int, store: dict[str, Any], records: 
     sim_port = free_port()  # nothing listens: the agent only drains its backlog
     agent_cfg = agent_config(folder, broker_port, [sim_port], 10, poll_s=3600, seal_s=3600)
     keyring = folder / "keys.json"
-    prefill(folder, records, 10)
+    prefill(
+        folder / "buffer.sqlite",
+        folder / "gateway.key",
+        gateway="gw-bench",
+        site="bench",
+        records=records,
+        devices=10,
+    )
     coll_cfg = collector_config(folder, broker_port, store, keyring)
     collector = Proc(cli("collector", "run", "--config", str(coll_cfg)), folder / "collector.log")
     time.sleep(1.5)
