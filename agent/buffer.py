@@ -4,8 +4,9 @@ Durability: ``synchronous=FULL`` by default, so a record is on disk when
 :meth:`Buffer.append_reading` returns, even through a power cut (in WAL mode
 NORMAL could lose the last transactions). A record and the advance of its
 device chain are one transaction, so a crash can never reuse a sequence number
-or break a hash link. Records leave the buffer only when their seal was
-delivered (:meth:`Buffer.delete_seals`). Ids are AUTOINCREMENT: the publisher
+or break a hash link. Records leave the buffer only when the collector said
+their seal is durably stored (:meth:`Buffer.delete_through`), not when the
+broker acknowledged it: a broker can drop acknowledged messages. Ids are AUTOINCREMENT: the publisher
 walks seals by id, and a reused id (SQLite reuses the highest deleted rowid
 otherwise) would be skipped.
 """
@@ -250,29 +251,24 @@ class Buffer:
                 out.append((seal_id, SealedBatch(bytes(row[0]), bytes(row[1]), records)))
         return out
 
-    def delete_seals(self, seal_ids: Sequence[int]) -> int:
-        """Forget delivered batches; idempotent. Returns how many records left the buffer."""
-        if not seal_ids:
-            return 0
+    def delete_through(self, seal_seq: int) -> list[int]:
+        """Forget the seals numbered up to ``seal_seq`` and their records, because the collector has
+        stored them all; idempotent. Returns the ids of the seals that left the buffer."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                marks = ",".join("?" * len(seal_ids))
+                ids = [row[0] for row in self._db.execute("SELECT id FROM seals WHERE seq <= ?", (seal_seq,))]
                 removed = self._db.execute(
-                    f"DELETE FROM records WHERE seal_id IN ({marks})",  # noqa: S608 - placeholders only
-                    tuple(seal_ids),
+                    "DELETE FROM records WHERE seal_id IN (SELECT id FROM seals WHERE seq <= ?)", (seal_seq,)
                 ).rowcount
-                seals = self._db.execute(
-                    f"DELETE FROM seals WHERE id IN ({marks})",  # noqa: S608 - placeholders only
-                    tuple(seal_ids),
-                ).rowcount
+                self._db.execute("DELETE FROM seals WHERE seq <= ?", (seal_seq,))
                 self._bump("records_delivered", removed)
-                self._bump("seals_delivered", seals)
+                self._bump("seals_delivered", len(ids))
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-            return removed
+            return ids
 
     def stats(self) -> BufferStats:
         with self._lock:

@@ -65,6 +65,15 @@ class MqttSection(_Strict):
     max_inflight: int = Field(default=20, ge=1, le=1000)
     max_message_bytes: int = Field(default=256 * 1024, ge=4096, le=64 * 1024 * 1024)
     retry_after_s: float = Field(default=5.0, gt=0, description="wait before resending refused batches")
+    confirm_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="resend from the oldest unconfirmed seal when the collector has not confirmed "
+        "storing it this long after the broker took it (doubles while nothing is confirmed, up to 10 min)",
+    )
+    max_unconfirmed_seals: int = Field(
+        default=100, ge=1, le=100_000, description="seals sent but not yet confirmed stored by the collector"
+    )
     heartbeat_s: float = Field(default=60.0, gt=0, description="real seconds between retained heartbeats")
 
 

@@ -1,9 +1,14 @@
 """The only module that talks to paho-mqtt on the gateway: publish sealed batches.
 
-Oldest first, at QoS 1, with a bounded window of messages in flight. A batch
-leaves the disk buffer only when the broker acknowledged it with reason code
-Success; "no matching subscribers" (MQTT 5) and failures are retried later,
-because a broker that has nobody to give the message to will drop it.
+Oldest first, at QoS 1, with a bounded window of messages in flight. A PUBACK
+is not delivery: a broker acknowledges messages it then drops (Mosquitto's
+``max_queued_messages``, a crash before its persistence file is written). A
+seal leaves the disk buffer only when the collector says, on the retained
+``{prefix}/{site}/{gateway}/stored`` topic, that seals 1..N are durably stored
+(``{"gateway": G, "seals_through": N}``). Seals the broker took but the
+collector has not confirmed within ``confirm_timeout_s`` are sent again from
+the oldest (the collector stores duplicates once). "No matching subscribers"
+(MQTT 5) and failures are retried later.
 
 paho calls ``on_publish`` while holding its own lock, so callbacks only put
 events on a queue; the worker thread owns all state and all disk writes.
@@ -37,10 +42,24 @@ SESSION_EXPIRY_S = 7 * 24 * 3600
 ACK_TIMEOUT_S = 120.0
 
 
-def topics(prefix: str, site: str, gateway: str) -> tuple[str, str, str]:
-    """(records, retained status, retained heartbeat) topics of a gateway."""
+MAX_CONFIRM_TIMEOUT_S = 600.0
+
+
+def topics(prefix: str, site: str, gateway: str) -> tuple[str, str, str, str]:
+    """(records, retained status, retained heartbeat, collector's retained watermark) topics of a gateway."""
     base = f"{prefix}/{site}/{gateway}"
-    return f"{base}/records", f"{base}/status", f"{base}/heartbeat"
+    return f"{base}/records", f"{base}/status", f"{base}/heartbeat", f"{base}/stored"
+
+
+def parse_watermark(payload: bytes, gateway: str) -> int:
+    """``seals_through`` of a watermark message for ``gateway``; ValueError saying what is wrong."""
+    body = json.loads(payload)
+    if not isinstance(body, dict) or body.get("gateway") != gateway:
+        raise ValueError(f"not a watermark of gateway {gateway}")
+    through = body.get("seals_through")
+    if type(through) is not int or through < 0:
+        raise ValueError(f"seals_through {through!r} is not a seal number")
+    return through
 
 
 @dataclass
@@ -48,6 +67,9 @@ class PublisherStats:
     messages_sent: int = 0
     messages_acked: int = 0
     messages_refused: int = 0
+    seals_confirmed_through: int = 0  # the collector's latest watermark
+    resends: int = 0  # times unconfirmed seals were sent again from the oldest
+    bad_watermarks: int = 0
     connected: bool = False
     last_error: str = ""
 
@@ -69,11 +91,14 @@ class Publisher:
     stats: PublisherStats = field(default_factory=PublisherStats)
 
     def __post_init__(self) -> None:
-        self.records_topic, self.status_topic, self.heartbeat_topic = topics(
+        self.records_topic, self.status_topic, self.heartbeat_topic, self.stored_topic = topics(
             self.config.topic_prefix, self.site, self.gateway
         )
         self._events: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._inflight: dict[int, _InFlight] = {}
+        self._unconfirmed: dict[int, float] = {}  # seal id -> when the broker took it
+        self._confirmed_id = 0  # seals up to this id are confirmed and gone (ids grow with seal seq)
+        self._confirm_timeout = self.config.confirm_timeout_s
         self._retry: list[tuple[float, list[int]]] = []
         self._cursor = 0
         self._stop = threading.Event()
@@ -104,6 +129,7 @@ class Publisher:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
+        client.on_message = self._on_message
         return client
 
     def _status(self, state: str) -> bytes:
@@ -123,6 +149,7 @@ class Publisher:
             self._events.put(("refused", str(reason)))
             return
         client.publish(self.status_topic, self._status("online"), qos=1, retain=True)
+        client.subscribe(self.stored_topic, qos=1)
         self._events.put(("connected", None))
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: ReasonCode, _p: Any) -> None:
@@ -130,6 +157,9 @@ class Publisher:
 
     def _on_publish(self, _c: mqtt.Client, _u: Any, mid: int, reason: ReasonCode, _p: Any) -> None:
         self._events.put(("ack", (mid, reason.value, str(reason))))
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
+        self._events.put(("stored", bytes(message.payload)))
 
     def start(self) -> None:
         properties = None
@@ -152,7 +182,7 @@ class Publisher:
         self._events.put(("wake", None))
 
     def idle(self) -> bool:
-        return not self._inflight and not self._retry
+        return not self._inflight and not self._retry and not self._unconfirmed
 
     def stop(
         self, drain_timeout_s: float = 10.0, last_heartbeat: Callable[[], dict[str, Any]] | None = None
@@ -216,8 +246,10 @@ class Publisher:
             if mid not in self._inflight:
                 return  # a resend's second acknowledgement, or expired meanwhile
             entry = self._inflight.pop(mid)
-            if code == 0:
-                self.buffer.delete_seals(entry.seal_ids)
+            if code == 0:  # the broker has it; the collector's watermark will say when it is stored
+                now = self.monotonic()
+                waiting = [seal_id for seal_id in entry.seal_ids if seal_id > self._confirmed_id]
+                self._unconfirmed.update(dict.fromkeys(waiting, now))
                 self.stats.messages_acked += 1
             else:
                 self.stats.messages_refused += 1
@@ -225,8 +257,31 @@ class Publisher:
                 log.warning("batch not accepted (%s); retrying in %.0f s", text, self.config.retry_after_s)
                 self._retry.append((self.monotonic() + self.config.retry_after_s, entry.seal_ids))
 
+        elif kind == "stored":
+            self._confirmed(payload)
+
+    def _confirmed(self, payload: bytes) -> None:
+        """The collector's watermark: seals 1..N are stored and may leave the buffer."""
+        try:
+            through = parse_watermark(payload, self.gateway)
+        except ValueError as exc:  # json.JSONDecodeError is a ValueError
+            self.stats.bad_watermarks += 1
+            log.warning("ignored a message on %s: %s", self.stored_topic, exc)
+            return
+        deleted = self.buffer.delete_through(through)
+        self._confirmed_id = max([self._confirmed_id, *deleted])
+        for seal_id in deleted:
+            self._unconfirmed.pop(seal_id, None)
+        if through > self.stats.seals_confirmed_through:
+            self.stats.seals_confirmed_through = through
+            self._confirm_timeout = self.config.confirm_timeout_s
+            # Progress: the seals still out get a fresh deadline.
+            self._unconfirmed = dict.fromkeys(self._unconfirmed, self.monotonic())
+
     def _expire_unacked(self) -> None:
-        """Messages a connected broker never acknowledged are sent again (dedupe makes it safe)."""
+        """Messages a connected broker never acknowledged are sent again (dedupe makes it safe); so are
+        seals the broker took but the collector did not confirm in time (the broker may have dropped
+        them): from the oldest, with a timeout that doubles while nothing gets confirmed."""
         if not self.stats.connected:
             return
         now = self.monotonic()
@@ -234,9 +289,25 @@ class Publisher:
             if now - entry.sent_at > ACK_TIMEOUT_S:
                 del self._inflight[mid]
                 self._retry.append((now, entry.seal_ids))
+        if self._unconfirmed and now - min(self._unconfirmed.values()) > self._confirm_timeout:
+            log.warning(
+                "the collector has not confirmed %d seal(s) within %.0f s (stored through seal %d); "
+                "sending them again from the oldest",
+                len(self._unconfirmed),
+                self._confirm_timeout,
+                self.stats.seals_confirmed_through,
+            )
+            self._unconfirmed.clear()
+            self._cursor = 0
+            self.stats.resends += 1
+            self._confirm_timeout = min(self._confirm_timeout * 2, MAX_CONFIRM_TIMEOUT_S)
 
     def _fill_window(self) -> None:
-        while len(self._inflight) < self.config.max_inflight and not self._stop.is_set():
+        while (
+            len(self._inflight) < self.config.max_inflight
+            and len(self._unconfirmed) < self.config.max_unconfirmed_seals
+            and not self._stop.is_set()
+        ):
             batches = self._next()
             if not batches:
                 return
@@ -257,7 +328,7 @@ class Publisher:
             return self.buffer.batches_by_id(ids)
         if self._retry:
             return []  # keep order: wait for the retries before sending newer batches
-        skip = {i for entry in self._inflight.values() for i in entry.seal_ids}
+        skip = {i for entry in self._inflight.values() for i in entry.seal_ids} | self._unconfirmed.keys()
         batches = self.buffer.next_batches(self._cursor, self.config.max_message_bytes, skip)
         if batches:
             self._cursor = max(self._cursor, *(seal_id for seal_id, _ in batches))

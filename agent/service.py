@@ -162,6 +162,8 @@ class AgentService:
             "publisher": {
                 "connected": self.publisher.stats.connected,
                 "last_error": self.publisher.stats.last_error,
+                "seals_confirmed_through": self.publisher.stats.seals_confirmed_through,
+                "resends": self.publisher.stats.resends,
             },
             "devices": {
                 p.device.id: {

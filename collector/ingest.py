@@ -1,10 +1,12 @@
 """The only module that talks to paho-mqtt in the collector: subscribe, store, then ack.
 
 ``manual_ack=True``: a message is acknowledged only after everything in it is
-durably stored or quarantined. If the store fails, the same messages are
-retried (with backoff) and nothing is acknowledged, so the broker keeps them;
-its window of unacknowledged messages (MQTT 5 receive maximum) bounds what we
-hold in memory. Callbacks only enqueue; one worker thread does the work.
+durably stored or quarantined; then each gateway whose seals it carried gets
+its watermark (collector/watermarks.py), which is what lets the agent delete.
+If the store fails, the same messages are retried (with backoff) and nothing
+is acknowledged, so the broker keeps them; its window of unacknowledged
+messages (MQTT 5 receive maximum) bounds what we hold in memory. Callbacks
+only enqueue; one worker thread does the work.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from collector.config import MqttSection
 from collector.metrics import Metrics
 from collector.processing import Ingestor, IngestResult, ingest_messages
 from collector.store.base import StoreError
+from collector.watermarks import watermark_payload, watermark_topic
 from mrv_core.mqtt_security import broker_password
 from mrv_core.verify import Keyring
 
@@ -198,6 +201,9 @@ class MqttIngest:
                 backoff = min(backoff * 2, 30.0)
         for message in group:
             self._client.ack(message.mid, message.qos)
+        for (site, gateway), through in result.watermarks.items():  # the agents may now forget these
+            topic = watermark_topic(self.config.topic_prefix, site, gateway)
+            self._client.publish(topic, watermark_payload(gateway, through), qos=1, retain=True)
         self.stats.in_hand_since = None
         self.stats.messages += len(group)
         self.stats.totals.add(result)

@@ -25,6 +25,7 @@ from collector.store.base import (
     StoreError,
     WriteSet,
 )
+from collector.watermarks import Watermarks
 from mrv_core.envelope import EnvelopeError, SealedBatch, parse_envelope
 from mrv_core.record import GENESIS, Record, Seal
 from mrv_core.signing import b64
@@ -47,6 +48,8 @@ class IngestResult:
     duplicates: int = 0
     gaps: int = 0
     quarantined: Counter[str] = field(default_factory=Counter)
+    # (site, gateway) -> seals 1..N stored, for the gateways whose seals this write handled; not summed
+    watermarks: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def add(self, other: IngestResult) -> None:
         self.stored += other.stored
@@ -88,6 +91,11 @@ class Ingestor:
     clock_ms: Callable[[], int]
     heads: dict[tuple[str, str], ChainHead | None] = field(default_factory=dict)
     open_gaps: dict[tuple[str, str], list[Gap]] = field(default_factory=dict)
+    sealed: dict[tuple[str, str], set[int]] = field(default_factory=dict)  # (site, gateway): in this write
+    watermarks: Watermarks = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.watermarks = Watermarks(self.store)
 
     def _gaps(self, gateway: str, device: str) -> list[Gap]:
         key = (gateway, device)
@@ -143,6 +151,7 @@ class Ingestor:
             return
         if known is None and not any(s.gateway == seal.gateway and s.seq == seal.seq for s in out.seals):
             out.seals.append(seal)
+        self.sealed.setdefault((seal.site, seal.gateway), set()).add(seal.seq)
         for leaf, record in enumerate(check.records):
             self._prepare_record(record, seal, leaf, step)
 
@@ -255,9 +264,18 @@ class Ingestor:
         return found
 
     def forget_heads(self) -> None:
-        """After a failed write the cached heads and gaps may be ahead of the store."""
+        """After a failed write the cached heads, gaps and watermarks may be ahead of the store."""
         self.heads.clear()
         self.open_gaps.clear()
+        self.sealed.clear()
+        self.watermarks.forget()
+
+    def confirm_sealed(self) -> dict[tuple[str, str], int]:
+        """After a durable write: the watermark of every gateway whose seals it handled."""
+        learn = self.watermarks.learn
+        marks = {(site, gateway): learn(gateway, seqs) for (site, gateway), seqs in self.sealed.items()}
+        self.sealed.clear()
+        return marks
 
 
 def _seen(out: WriteSet, event: GatewayEvent) -> None:
@@ -320,4 +338,5 @@ def ingest_messages(ingestor: Ingestor, messages: list[tuple[str, bytes]]) -> In
     except StoreError:
         ingestor.forget_heads()
         raise
+    total.watermarks = ingestor.confirm_sealed()
     return total

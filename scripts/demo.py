@@ -268,7 +268,7 @@ def main() -> int:
         say("Evidence")
         say(f"  records read by the agent           {taken}")
         say(f"  signed, in {counters['seals_made']:>4} seals (Ed25519)     {counters['records_sealed']}")
-        say(f"  delivered (broker acknowledged)     {counters['records_delivered']}")
+        say(f"  delivered (collector confirmed)     {counters['records_delivered']}")
         say(
             f"  verified and stored by collector    {status['records']}  "
             f"(quarantined {status['quarantined']}, missing {missing})"

@@ -43,7 +43,10 @@ class BrokerTls:
     acl_file: Path
 
 
-def start_mosquitto(folder: Path, extra: str = "", tls: BrokerTls | None = None) -> Mosquitto:
+def start_mosquitto(
+    folder: Path, extra: str = "", tls: BrokerTls | None = None, max_queued: int = 0
+) -> Mosquitto:
+    """A broker on a free loopback port; ``max_queued`` > 0 keeps Mosquitto's silent drops (its default is 1000)."""
     binary = mosquitto_binary()
     if binary is None:
         raise RuntimeError("mosquitto is not installed: run 'make test' (it installs Debian's package)")
@@ -57,7 +60,7 @@ def start_mosquitto(folder: Path, extra: str = "", tls: BrokerTls | None = None)
         f"listener {port} 127.0.0.1",
         "persistence true",
         f"persistence_location {folder}/",
-        "max_queued_messages 0",
+        f"max_queued_messages {max_queued}",
         f"log_dest file {folder}/mosquitto.log",
         "log_type error",
         "log_type warning",

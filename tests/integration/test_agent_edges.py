@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -121,9 +122,15 @@ def test_no_matching_subscriber_keeps_the_batch(tmp_path: Path, mosquitto: Mosqu
         subscriber.subscribe("mrv/v1/s/gw-edge/records", qos=1)
         subscriber.loop_start()
         try:
-            wait_for(lambda: buffer.stats().seals == 0, 15, "delivery once someone subscribed")
-            wait_for(lambda: bool(received), 5, "the subscriber to get the batch")
+            wait_for(lambda: bool(received), 15, "the subscriber to get the batch once it subscribed")
             assert b'"gateway":"gw-edge"' in received[0]
+            time.sleep(0.5)
+            assert buffer.stats().seals == 1, "a PUBACK is not delivery: the collector has not said stored"
+            subscriber.publish(
+                "mrv/v1/s/gw-edge/stored", b'{"gateway": "gw-edge", "seals_through": 1}', qos=1, retain=True
+            )
+            wait_for(lambda: buffer.stats().seals == 0, 15, "the seal to leave once the collector stored it")
+            subscriber.publish("mrv/v1/s/gw-edge/stored", b"", qos=1, retain=True)  # clear it for others
         finally:
             subscriber.loop_stop()
             subscriber.disconnect()

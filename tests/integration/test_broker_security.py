@@ -187,8 +187,13 @@ def test_agent_publishes_over_mutual_tls(tmp_path: Path, pki: dict[str, Identity
     publisher = Publisher(AgentMqtt(port=broker.port, client_id="agent-gw-a", tls=tls), SITE, "gw-a", buffer)
     publisher.start()
     try:
-        wait_for(lambda: buffer.stats().seals == 0, 20, "delivery over mutual TLS")
-        wait_for(lambda: bool(received), 5, "the collector identity to receive it")
+        wait_for(lambda: bool(received), 20, "the collector identity to receive it over mutual TLS")
+        assert buffer.stats().seals == 1, "kept until the collector says it is stored"
+        # The ACL lets the collector identity publish gw-a's watermark and gw-a read it.
+        collector.publish(
+            f"mrv/v1/{SITE}/gw-a/stored", b'{"gateway": "gw-a", "seals_through": 1}', qos=1, retain=True
+        )
+        wait_for(lambda: buffer.stats().seals == 0, 20, "the watermark to free the seal")
     finally:
         publisher.stop(drain_timeout_s=1)
         collector.loop_stop()
@@ -228,8 +233,11 @@ def test_shipped_broker_config_works(tmp_path: Path, pki: dict[str, Identity]) -
         client.on_publish = lambda _c, _u, mid, reason, _p: acks.__setitem__(mid, str(reason))
         own = client.publish("mrv/v1/site/gw-a/heartbeat", b"{}", qos=1)
         other = client.publish("mrv/v1/site/gw-b/heartbeat", b"{}", qos=1)
-        wait_for(lambda: own.mid in acks and other.mid in acks, 10, "both answers")
+        # A watermark makes a gateway delete its seals: only the collector may publish one.
+        forged = client.publish("mrv/v1/site/gw-a/stored", b'{"gateway": "gw-a", "seals_through": 9}', qos=1)
+        wait_for(lambda: {own.mid, other.mid, forged.mid} <= acks.keys(), 10, "every answer")
         assert acks[own.mid] in ("Success", "No matching subscribers") and acks[other.mid] == "Not authorized"
+        assert acks[forged.mid] == "Not authorized"
         client.loop_stop()
     finally:
         broker.stop()

@@ -77,7 +77,7 @@ def test_delete_then_new_seal_is_not_skipped(tmp_path: Path) -> None:
     _append(buffer, "m1", 0)
     buffer.seal_pending(_sealer(), 10)
     ((first_id, _),) = buffer.next_batches(0, 10**6)
-    assert buffer.delete_seals([first_id]) == 1
+    assert buffer.delete_through(1) == [first_id]
     _append(buffer, "m1", 1)
     buffer.seal_pending(_sealer(), 10)
     later = buffer.next_batches(first_id, 10**6)
@@ -102,12 +102,26 @@ def test_counters_and_stats(tmp_path: Path) -> None:
     buffer.count_error()
     buffer.seal_pending(_sealer(), 2)
     ids = [i for i, _ in buffer.next_batches(0, 10**6)]
-    buffer.delete_seals(ids[:1])
-    buffer.delete_seals(ids[:1])  # idempotent
+    assert buffer.delete_through(1) == ids[:1]
+    assert buffer.delete_through(1) == []  # idempotent
     stats = open_stats(tmp_path / "b.sqlite")
     assert stats.counters["records_taken"] == 4 and stats.counters["read_errors"] == 1
     assert stats.counters["records_delivered"] == 2 and stats.pending_records == 2
     assert stats.chains["m1"][0] == 4
+
+
+def test_delete_through_keeps_every_later_seal(tmp_path: Path) -> None:
+    """The collector's watermark N frees seals 1..N, whatever order they were sent in, and nothing after."""
+    buffer = Buffer(tmp_path / "b.sqlite", "gw")
+    for i in range(5):
+        _append(buffer, "m1", i)
+        buffer.seal_pending(_sealer(), 10)
+    ids = [i for i, _ in buffer.next_batches(0, 10**6)]
+    assert buffer.delete_through(3) == ids[:3]
+    left = buffer.next_batches(0, 10**6)
+    assert [i for i, _ in left] == ids[3:]
+    assert [parse_seal(b.seal, b.signature).seq for _, b in left] == [4, 5]
+    assert buffer.stats().pending_records == 2
 
 
 def test_buffer_of_another_gateway_is_refused(tmp_path: Path) -> None:

@@ -1,0 +1,201 @@
+"""Nothing lost when the broker drops what it acknowledged.
+
+Mosquitto with a small ``max_queued_messages`` (its default is 1000) keeps
+only a few messages for a collector that is away, acknowledges every publish
+to the agent, and drops the rest without a word. The agent must keep each
+seal until the collector says it is stored, and send again what never
+arrived. Real broker, real agent and collector processes.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from agent.buffer import open_stats
+from tests.harness.backlog import prefill
+from tests.harness.mosquitto import start_mosquitto
+from tests.harness.procs import Proc, free_port, wait_for
+from tests.harness.programs import command, init_gateway
+
+ROOT = Path(__file__).parents[2]
+GATEWAY, SITE = "gw-drop", "drop-site"
+DEVICES, RECORDS, PER_SEAL = 5, 1000, 25  # 40 seals, one per message
+
+
+def _configs(folder: Path, port: int, confirm_timeout_s: float = 2) -> tuple[Path, Path]:
+    agent = folder / "agent.yaml"
+    agent.write_text(
+        json.dumps(
+            {
+                "gateway": {"id": GATEWAY, "site": SITE, "key_file": "gateway.key"},
+                "profiles_dir": str(ROOT / "firmware_profiles"),
+                "buffer": {"path": "buffer.sqlite"},
+                "seal": {"interval_s": 3600, "max_records": PER_SEAL},
+                "mqtt": {
+                    "port": port,
+                    "client_id": f"agent-{folder.name}",
+                    "max_message_bytes": 4096,  # smaller than a seal: one seal per message
+                    "confirm_timeout_s": confirm_timeout_s,
+                },
+                "devices": [  # nothing answers there: the agent only drains its backlog
+                    {
+                        "id": "m0-1",
+                        "profile": "eastron-sdm630-v2",
+                        "unit_id": 1,
+                        "poll_interval_s": 3600,
+                        "transport": {"host": "127.0.0.1", "port": free_port(), "timeout_s": 1},
+                    }
+                ],
+            }
+        )
+    )
+    init_gateway(agent, folder / "keys.json")
+    collector = folder / "collector.yaml"
+    collector.write_text(
+        json.dumps(
+            {
+                "mqtt": {"port": port, "client_id": f"collector-{folder.name}"},
+                "store": {"type": "sqlite", "path": str(folder / "collector.sqlite")},
+                "keyring": str(folder / "keys.json"),
+                "profiles_dir": str(ROOT / "firmware_profiles"),
+            }
+        )
+    )
+    return agent, collector
+
+
+def _stored(folder: Path) -> dict[str, list[int]]:
+    """The seqs the collector's store holds, per device (read by SQL, not by our store code)."""
+    seqs: dict[str, list[int]] = defaultdict(list)
+    path = folder / "collector.sqlite"
+    if path.exists():
+        db = sqlite3.connect(path)
+        try:
+            for device, seq in db.execute("SELECT device, seq FROM readings WHERE gateway = ?", (GATEWAY,)):
+                seqs[device].append(seq)
+        except sqlite3.OperationalError:  # not created yet
+            pass
+        finally:
+            db.close()
+    return seqs
+
+
+def _assert_all_once(folder: Path, records: int = RECORDS) -> None:
+    per_device = records // DEVICES
+    assert {d: sorted(s) for d, s in _stored(folder).items()} == {
+        f"m0-{n}": list(range(1, per_device + 1)) for n in range(1, DEVICES + 1)
+    }, "every reading stored exactly once"
+    db = sqlite3.connect(folder / "collector.sqlite")
+    (quarantined,) = db.execute("SELECT COUNT(*) FROM quarantine").fetchone()
+    (open_gaps,) = db.execute("SELECT COUNT(*) FROM gaps WHERE first <= last").fetchone()
+    db.close()
+    assert quarantined == 0
+    assert open_gaps == 0, "every hole was filled"
+    stats = open_stats(folder / "buffer.sqlite")
+    assert stats.counters["records_delivered"] == records and stats.seals == 0
+
+
+def _collector(folder: Path, config: Path, name: str) -> Proc:
+    proc = Proc(command("collector", "run", "--config", str(config)), folder / f"{name}.log")
+    wait_for(lambda: "subscribed to" in proc.output(), 30, "the collector to subscribe")
+    return proc
+
+
+@pytest.mark.integration
+def test_acknowledged_but_dropped_seals_are_sent_again(tmp_path: Path) -> None:
+    broker = start_mosquitto(tmp_path / "broker", max_queued=5)
+    try:
+        agent_config, collector_config = _configs(tmp_path, broker.port)
+        prefill(
+            tmp_path / "buffer.sqlite",
+            tmp_path / "gateway.key",
+            gateway=GATEWAY,
+            site=SITE,
+            records=RECORDS,
+            devices=DEVICES,
+            seal_records=PER_SEAL,
+        )
+        # The collector's persistent session exists, then the collector goes away: the broker now
+        # queues at most 5 messages for it and drops the rest, acknowledging every publish.
+        assert _collector(tmp_path, collector_config, "collector-1").stop() == 0
+        agent = Proc(command("agent", "run", "--config", str(agent_config)), tmp_path / "agent.log")
+        broker_log = tmp_path / "broker/mosquitto.log"
+        wait_for(
+            lambda: "being dropped" in broker_log.read_text(),
+            30,
+            "the broker to drop messages it acknowledged",
+        )
+        time.sleep(1)
+        assert open_stats(tmp_path / "buffer.sqlite").seals == RECORDS // PER_SEAL, (
+            "a PUBACK must not delete anything"
+        )
+        collector = _collector(tmp_path, collector_config, "collector-2")
+        try:
+            wait_for(
+                lambda: open_stats(tmp_path / "buffer.sqlite").pending_records == 0,
+                90,
+                "every seal to be confirmed stored",
+            )
+        finally:
+            assert agent.stop() == 0, agent.output()
+            assert collector.stop() == 0, collector.output()
+        assert "sending them again from the oldest" in agent.output()
+        _assert_all_once(tmp_path)
+    finally:
+        broker.stop()
+
+
+@pytest.mark.integration
+def test_agent_and_collector_killed_while_draining(tmp_path: Path) -> None:
+    """SIGKILL, as a power cut would: the agent and the collector, several times each, mid-drain."""
+    broker = start_mosquitto(tmp_path / "broker")
+    rnd = random.Random(4)
+    records = 10 * RECORDS  # long enough a drain to be killed in
+    try:
+        agent_config, collector_config = _configs(tmp_path, broker.port, confirm_timeout_s=5)
+        prefill(
+            tmp_path / "buffer.sqlite",
+            tmp_path / "gateway.key",
+            gateway=GATEWAY,
+            site=SITE,
+            records=records,
+            devices=DEVICES,
+            seal_records=PER_SEAL,
+        )
+
+        def agent() -> Proc:
+            return Proc(command("agent", "run", "--config", str(agent_config)), tmp_path / "agent.log")
+
+        collector, runner = _collector(tmp_path, collector_config, "collector-0"), agent()
+        kills = 0
+        for round_ in range(1, 11):
+            time.sleep(rnd.uniform(0.2, 0.8))
+            if sum(map(len, _stored(tmp_path).values())) >= records:
+                break
+            if round_ % 2:
+                collector.kill()
+                collector = _collector(tmp_path, collector_config, f"collector-{round_}")
+            else:
+                runner.kill()
+                runner = agent()
+            kills += 1
+        try:
+            wait_for(
+                lambda: open_stats(tmp_path / "buffer.sqlite").pending_records == 0,
+                120,
+                "every seal to be confirmed stored after the kills",
+            )
+        finally:
+            assert runner.stop() == 0, runner.output()
+            assert collector.stop() == 0, collector.output()
+        assert kills >= 2, "the drain ended before anything was killed: make the backlog larger"
+        _assert_all_once(tmp_path, records)
+    finally:
+        broker.stop()
