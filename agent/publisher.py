@@ -144,13 +144,13 @@ class Publisher:
         return info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS
 
     # paho callbacks (network thread): only enqueue.
-    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: ReasonCode, _p: Any) -> None:
+    def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, reason: ReasonCode, _p: Any) -> None:
         if reason.is_failure:
             self._events.put(("refused", str(reason)))
             return
         client.publish(self.status_topic, self._status("online"), qos=1, retain=True)
         client.subscribe(self.stored_topic, qos=1)
-        self._events.put(("connected", None))
+        self._events.put(("connected", bool(flags.session_present)))
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: ReasonCode, _p: Any) -> None:
         self._events.put(("disconnected", str(reason)))
@@ -235,6 +235,10 @@ class Publisher:
             for entry in self._inflight.values():
                 entry.sent_at = self.monotonic()
             log.info("connected to mqtt://%s:%d", self.config.host, self.config.port)
+            if not payload and self._unconfirmed:
+                # The broker lost our session (a crash before it saved it, or a new broker): what it
+                # had taken for the collector may be gone with it. Send it again now.
+                self._go_back("the broker did not keep our session")
         elif kind == "disconnected":
             self.stats.connected = False
             log.warning("disconnected from the broker: %s (buffering on disk)", payload)
@@ -290,17 +294,21 @@ class Publisher:
                 del self._inflight[mid]
                 self._retry.append((now, entry.seal_ids))
         if self._unconfirmed and now - min(self._unconfirmed.values()) > self._confirm_timeout:
-            log.warning(
-                "the collector has not confirmed %d seal(s) within %.0f s (stored through seal %d); "
-                "sending them again from the oldest",
-                len(self._unconfirmed),
-                self._confirm_timeout,
-                self.stats.seals_confirmed_through,
-            )
-            self._unconfirmed.clear()
-            self._cursor = 0
-            self.stats.resends += 1
+            self._go_back(f"the collector has not confirmed them within {self._confirm_timeout:.0f} s")
             self._confirm_timeout = min(self._confirm_timeout * 2, MAX_CONFIRM_TIMEOUT_S)
+
+    def _go_back(self, why: str) -> None:
+        """Send every unconfirmed seal again, from the oldest (the collector stores each once)."""
+        log.warning(
+            "%d seal(s) the broker took are not confirmed stored (stored through seal %d): %s; "
+            "sending them again from the oldest",
+            len(self._unconfirmed),
+            self.stats.seals_confirmed_through,
+            why,
+        )
+        self._unconfirmed.clear()
+        self._cursor = 0
+        self.stats.resends += 1
 
     def _fill_window(self) -> None:
         while (

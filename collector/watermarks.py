@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from collector.store.base import Store
 
 CHUNK = 1000  # seals read per query when a gateway's mark is first worked out from the store
+HOLES_PER_WRITE = 3  # holes looked up in the store after one write
 
 
 def watermark_topic(prefix: str, site: str, gateway: str) -> str:
@@ -37,13 +38,23 @@ class Watermarks:
     above: dict[str, set[int]] = field(default_factory=dict)
 
     def learn(self, gateway: str, seqs: Iterable[int]) -> int:
-        """Seals of ``gateway`` that are now in the store; returns its mark."""
+        """Seals of ``gateway`` that are now in the store; returns its mark.
+
+        When a hole remains below seals this instance stored, the store is asked
+        about the hole: another collector on the shared subscription may have
+        stored those seals (one query per write while a hole lasts)."""
         through = self._through(gateway)
         above = self.above.setdefault(gateway, set())
         above.update(seq for seq in seqs if seq > through)
-        while through + 1 in above:
-            through += 1
-            above.discard(through)
+        through = _walk(through, above)
+        for _ in range(HOLES_PER_WRITE):
+            if not above:
+                break
+            filled = self.store.seals_between(gateway, through + 1, min(above) - 1)
+            if not filled:
+                break
+            above.update(filled)
+            through = _walk(through, above)
         self.through[gateway] = through
         return through
 
@@ -65,3 +76,11 @@ class Watermarks:
         """After a failed write the marks may be ahead of the store: read them again."""
         self.through.clear()
         self.above.clear()
+
+
+def _walk(through: int, above: set[int]) -> int:
+    """Advance ``through`` over the seals in ``above`` that follow it without a hole (taking them out)."""
+    while through + 1 in above:
+        through += 1
+        above.discard(through)
+    return through

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
+import time
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
@@ -52,6 +54,12 @@ class InfluxDB:
         self.shim.stop()
         self.proc.stop()
 
+    def restart(self, down_s: float, sig: int = signal.SIGTERM) -> None:
+        """Stop the server (the shim stays, answering errors), wait ``down_s``, start it again on the same port."""
+        self.proc.stop(sig)
+        time.sleep(down_s)
+        self.proc = _run_influxd(self.folder, self.port)
+
 
 def _ping(port: int) -> bool:
     try:
@@ -89,9 +97,16 @@ bind-address = "127.0.0.1:{rpc_port}"
 [subscriber]
   enabled = false
 """)
-    proc = Proc([binary, "run", "-config", str(conf)], folder / "influxd.log")
+    proc = _run_influxd(folder, http_port)
+    shim = InfluxShim(f"http://127.0.0.1:{http_port}", free_port()).start()
+    return InfluxDB(http_port, folder, proc, shim)
+
+
+def _run_influxd(folder: Path, http_port: int) -> Proc:
+    binary = influxd_binary()
+    assert binary is not None
+    proc = Proc([binary, "run", "-config", str(folder / "influxdb.conf")], folder / "influxd.log")
     wait_for(lambda: _ping(http_port) or not proc.alive(), 30, f"influxd on port {http_port}")
     if not proc.alive():
         raise RuntimeError(f"influxd did not start: {proc.output()[-2000:]}")
-    shim = InfluxShim(f"http://127.0.0.1:{http_port}", free_port()).start()
-    return InfluxDB(http_port, folder, proc, shim)
+    return proc

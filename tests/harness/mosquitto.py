@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import getpass
 import shutil
+import signal
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +33,12 @@ class Mosquitto:
 
     def stop(self) -> None:
         self.proc.stop()
+
+    def restart(self, down_s: float, sig: int = signal.SIGTERM) -> None:
+        """Stop the broker (SIGKILL: no chance to save its persistence file), wait, start it on the same port."""
+        self.proc.stop(sig)
+        time.sleep(down_s)
+        self.proc = _run(self.folder, self.port)
 
 
 @dataclass(frozen=True)
@@ -78,8 +86,14 @@ def start_mosquitto(
             f"acl_file {tls.acl_file}",
         ]
     conf.write_text("\n".join(lines) + "\n" + extra)
-    proc = Proc([binary, "-c", str(conf)], folder / "stdout.log")
+    return Mosquitto(port, folder, _run(folder, port))
+
+
+def _run(folder: Path, port: int) -> Proc:
+    binary = mosquitto_binary()
+    assert binary is not None
+    proc = Proc([binary, "-c", str(folder / "mosquitto.conf")], folder / "stdout.log")
     wait_for(lambda: port_open(port) or not proc.alive(), 10, f"mosquitto on port {port}")
     if not proc.alive():
         raise RuntimeError(f"mosquitto did not start: {proc.output()}")
-    return Mosquitto(port, folder, proc)
+    return proc

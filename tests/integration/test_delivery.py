@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+import signal
 import sqlite3
 import time
 from collections import defaultdict
@@ -20,9 +21,11 @@ import pytest
 
 from agent.buffer import open_stats
 from tests.harness.backlog import prefill
+from tests.harness.influxdb import InfluxDB
 from tests.harness.mosquitto import start_mosquitto
 from tests.harness.procs import Proc, free_port, wait_for
 from tests.harness.programs import command, init_gateway
+from tests.integration.test_pipeline import site_for
 
 ROOT = Path(__file__).parents[2]
 GATEWAY, SITE = "gw-drop", "drop-site"
@@ -197,5 +200,51 @@ def test_agent_and_collector_killed_while_draining(tmp_path: Path) -> None:
             assert collector.stop() == 0, collector.output()
         assert kills >= 2, "the drain ended before anything was killed: make the backlog larger"
         _assert_all_once(tmp_path, records)
+    finally:
+        broker.stop()
+
+
+@pytest.mark.integration
+def test_broker_crash_and_influxdb_outage_during_a_live_run(
+    tmp_path: Path, influxdb: InfluxDB, influx_database: str
+) -> None:
+    """Meters polled all along. The collector goes away, the broker takes seals for it, then is
+    SIGKILLed (what it held dies with it: it saves its persistence file only now and then) and
+    restarted; then InfluxDB is stopped and restarted. Every reading taken is stored once."""
+    broker = start_mosquitto(tmp_path / "broker")  # this test's own: it gets killed
+    store = {"type": "influxdb", "url": influxdb.url, "bucket": influx_database}
+    try:
+        with site_for(tmp_path, broker, store) as site:
+            collector = _collector(tmp_path, site.collector_config, "collector-1")
+            agent = Proc(
+                command("agent", "run", "--config", str(site.agent_config), "--drain-timeout", "60"),
+                tmp_path / "agent.log",
+            )
+            try:
+                time.sleep(3)
+                assert collector.stop() == 0, collector.output()
+                time.sleep(5)  # seals go to the broker, queued for the collector's session
+                broker.restart(down_s=2, sig=signal.SIGKILL)
+                collector = _collector(tmp_path, site.collector_config, "collector-2")
+                time.sleep(3)
+                influxdb.restart(down_s=3)
+                time.sleep(4)
+                assert agent.stop() == 0, agent.output()
+            finally:
+                agent.stop()
+                assert collector.stop() == 0, collector.output()
+        stats = open_stats(tmp_path / "state/buffer.sqlite")
+        taken = stats.counters["records_taken"]
+        assert stats.pending_records == 0 and stats.counters["records_delivered"] == taken
+        series = influxdb.query(
+            "SELECT seq FROM mrv_reading WHERE gateway = 'gw-it-01' GROUP BY device", influx_database
+        )["results"][0]["series"]
+        seqs = {s["tags"]["device"]: sorted(v[1] for v in s["values"]) for s in series}
+        assert sum(map(len, seqs.values())) == taken
+        assert all(found == list(range(1, len(found) + 1)) for found in seqs.values()), (
+            "each seq once, none missing"
+        )
+        assert "store unavailable" in (tmp_path / "collector-2.log").read_text(), "InfluxDB was really away"
+        assert "the broker did not keep our session" in (tmp_path / "agent.log").read_text()
     finally:
         broker.stop()

@@ -36,11 +36,19 @@ def test_mark_is_read_from_the_store_once_per_gateway() -> None:
     marks = Watermarks(store)  # type: ignore[arg-type]
     assert marks.learn("gw", []) == CHUNK + 5, "across more than one chunk"
     queries = store.queries
-    assert marks.learn("gw", [CHUNK + 7]) == CHUNK + 5, "seal CHUNK + 6 is missing"
-    assert marks.learn("gw", [CHUNK + 6]) == CHUNK + 7
-    assert store.queries == queries, "learned from writes, not from the store again"
+    assert marks.learn("gw", [CHUNK + 6]) == CHUNK + 6
+    assert store.queries == queries, "no hole: learned from the write, not from the store"
     marks.forget()  # after a failed write
     assert marks.learn("gw", []) == CHUNK + 5 and store.queries > queries
+
+
+def test_a_hole_another_collector_filled_is_read_from_the_store() -> None:
+    """Two collectors on a shared subscription each store every other seal."""
+    store = _Seals({1, 2})
+    marks = Watermarks(store)  # type: ignore[arg-type]
+    assert marks.learn("gw", [4]) == 2, "seal 3 is nowhere yet"
+    store.seqs |= {3, 4, 5}  # the other instance stored 3 and 5 meanwhile
+    assert marks.learn("gw", [6]) == 6
 
 
 def test_agent_reads_only_its_own_well_formed_watermark() -> None:
