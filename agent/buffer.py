@@ -61,6 +61,10 @@ class BufferError(RuntimeError):
     """The buffer cannot be opened or belongs to another gateway."""
 
 
+class BufferFullError(BufferError):
+    """No reading is taken: the buffer reached its quota or the disk is full. Nothing buffered is touched."""
+
+
 @dataclass(frozen=True)
 class BufferStats:
     unsealed_records: int
@@ -78,11 +82,16 @@ class BufferStats:
 class Buffer:
     """Thread-safe: one connection, one lock; every write is one transaction."""
 
-    def __init__(self, path: Path, gateway: str, synchronous: str = "FULL") -> None:
+    def __init__(
+        self, path: Path, gateway: str, synchronous: str = "FULL", quota_bytes: int | None = None
+    ) -> None:
         if synchronous not in ("FULL", "NORMAL"):
             raise BufferError(f"synchronous must be FULL or NORMAL, not {synchronous!r}")
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self.quota_bytes = quota_bytes
+        self.full = False  # the last reading offered was refused (quota or disk full)
+        self.refused = 0  # readings refused since start (kept in memory: the disk may have no room)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -119,9 +128,19 @@ class Buffer:
     def append_reading(
         self, device: str, moment: datetime, build: Callable[[int, str], tuple[bytes, str]]
     ) -> int:
-        """Give ``build`` the next (seq, prev) of ``device``, store what it returns; the seq."""
+        """Give ``build`` the next (seq, prev) of ``device``, store what it returns; the seq.
+
+        Raises :class:`BufferFullError`, with nothing written, when the buffer holds its quota or
+        the disk is full: the chain does not advance, so no sequence number is lost.
+        """
         time_text = format_time(moment)
         with self._lock:
+            if self.quota_bytes is not None and self._used_bytes() >= self.quota_bytes:
+                self._refuse()
+                raise BufferFullError(
+                    f"{self.path}: the buffer holds {self._used_bytes():,} bytes, its quota is "
+                    f"{self.quota_bytes:,}; no reading is taken until delivered seals free space"
+                )
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 row = self._db.execute(
@@ -140,10 +159,33 @@ class Buffer:
                 )
                 self._bump("records_taken")
                 self._db.execute("COMMIT")
+                self.full = False
+            except sqlite3.OperationalError as exc:
+                if self._db.in_transaction:  # SQLite may have rolled back already (SQLITE_FULL does)
+                    self._db.execute("ROLLBACK")
+                if "full" in str(exc):  # SQLITE_FULL: "database or disk is full"
+                    self._refuse()
+                    raise BufferFullError(f"{self.path}: {exc}; no reading is taken for now") from exc
+                raise
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
             return seq
+
+    def _refuse(self) -> None:
+        self.full = True
+        self.refused += 1
+
+    def _used_bytes(self) -> int:
+        """Bytes the buffer's pages hold (pages freed by delivered seals are reused, so they do not count)."""
+        pages = self._db.execute("PRAGMA page_count").fetchone()[0]
+        free = self._db.execute("PRAGMA freelist_count").fetchone()[0]
+        size = self._db.execute("PRAGMA page_size").fetchone()[0]
+        return int((pages - free) * size)
+
+    def used_bytes(self) -> int:
+        with self._lock:
+            return self._used_bytes()
 
     def seal_pending(self, sealer: Sealer, max_records: int) -> int:
         """Seal unsealed records, oldest first, ``max_records`` per seal; records sealed."""

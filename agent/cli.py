@@ -72,7 +72,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             config.gateway.key_file,
             signer.key_id,
         )
-    buffer = Buffer(config.buffer.path, config.gateway.id, config.buffer.synchronous)
+    buffer = Buffer(
+        config.buffer.path,
+        config.gateway.id,
+        config.buffer.synchronous,
+        quota_bytes=int(config.buffer.quota_mb * 1e6),
+    )
     service = AgentService(config, profiles, signer, _clock(config), buffer)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -43,6 +43,15 @@ class DeviceSection(_Strict):
 class BufferSection(_Strict):
     path: Path = Path("buffer.sqlite")
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    quota_mb: float = Field(
+        default=2048,
+        gt=0,
+        description="stop taking readings (and say so) when the buffer holds this much; about 1.4 KB "
+        "per SDM630 reading of every quantity: 2 GB is three weeks of 50 meters read every minute",
+    )
+    high_water_percent: float = Field(
+        default=80, gt=0, le=100, description="warn in logs and heartbeats above this share of the quota"
+    )
 
 
 class SealSection(_Strict):
@@ -70,6 +79,12 @@ class MqttSection(_Strict):
         gt=0,
         description="resend from the oldest unconfirmed seal when the collector has not confirmed "
         "storing it this long after the broker took it (doubles while nothing is confirmed, up to 10 min)",
+    )
+    max_records_per_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="publish at most this many records per second (a backlog drain after an outage "
+        "must not flood the collector); new readings are taken all along; none: as fast as confirmed",
     )
     max_unconfirmed_seals: int = Field(
         default=100, ge=1, le=100_000, description="seals sent but not yet confirmed stored by the collector"

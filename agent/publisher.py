@@ -63,6 +63,21 @@ def parse_watermark(payload: bytes, gateway: str) -> int:
 
 
 @dataclass
+class RateLimit:
+    """At most ``per_s`` records per second, on average (None: no limit). Pure: time is passed in."""
+
+    per_s: float | None
+    next_at: float = 0.0
+
+    def ready(self, now: float) -> bool:
+        return self.per_s is None or now >= self.next_at
+
+    def spend(self, now: float, records: int) -> None:
+        if self.per_s is not None:
+            self.next_at = max(now, self.next_at) + records / self.per_s
+
+
+@dataclass
 class PublisherStats:
     messages_sent: int = 0
     messages_acked: int = 0
@@ -99,6 +114,7 @@ class Publisher:
         self._unconfirmed: dict[int, float] = {}  # seal id -> when the broker took it
         self._confirmed_id = 0  # seals up to this id are confirmed and gone (ids grow with seal seq)
         self._confirm_timeout = self.config.confirm_timeout_s
+        self._rate = RateLimit(self.config.max_records_per_s)
         self._retry: list[tuple[float, list[int]]] = []
         self._cursor = 0
         self._stop = threading.Event()
@@ -315,6 +331,7 @@ class Publisher:
             len(self._inflight) < self.config.max_inflight
             and len(self._unconfirmed) < self.config.max_unconfirmed_seals
             and not self._stop.is_set()
+            and self._rate.ready(self.monotonic())
         ):
             batches = self._next()
             if not batches:
@@ -326,6 +343,7 @@ class Publisher:
                 self._retry.append((self.monotonic() + 1.0, ids))
                 return
             self._inflight[info.mid] = _InFlight(ids, self.monotonic())
+            self._rate.spend(self.monotonic(), sum(len(batch.records) for _, batch in batches))
             self.stats.messages_sent += 1
 
     def _next(self) -> list[Any]:

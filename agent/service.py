@@ -16,7 +16,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from agent.acquisition import decode_reading
-from agent.buffer import Buffer, Sealer
+from agent.buffer import Buffer, BufferFullError, Sealer
 from agent.clock import Clock
 from agent.config import AgentConfig, DeviceSection
 from agent.modbus import ModbusReadError, TcpEndpoint
@@ -74,7 +74,15 @@ class DevicePoller:
                 quality=reading.quality,
             )
 
-        self.buffer.append_reading(self.device.id, moment, build)
+        was_full = self.buffer.full
+        try:
+            self.buffer.append_reading(self.device.id, moment, build)
+        except BufferFullError as exc:
+            if not was_full:  # once per episode, not once per device and poll
+                log.error("acquisition paused, nothing buffered is touched: %s", exc)
+            return
+        if was_full:
+            log.warning("buffer has room again; acquisition resumed (%d refused)", self.buffer.refused)
         self.failures = 0
 
 
@@ -157,6 +165,7 @@ class AgentService:
                 "pending_records": stats.pending_records,
                 "unsealed_records": stats.unsealed_records,
                 "oldest_pending": stats.oldest_time,
+                **self.buffer_alarm(),
             },
             "counters": stats.counters,
             "publisher": {
@@ -178,8 +187,29 @@ class AgentService:
             },
         }
 
+    def buffer_alarm(self) -> dict[str, Any]:
+        """Fill level against the quota: ``high_water`` warns, ``full`` means readings are being refused."""
+        used = self.buffer.used_bytes()
+        quota = self.config.buffer.quota_mb * 1e6
+        return {
+            "used_mb": round(used / 1e6, 3),
+            "quota_mb": self.config.buffer.quota_mb,
+            "high_water": used >= quota * self.config.buffer.high_water_percent / 100,
+            "full": self.buffer.full,
+            "readings_refused": self.buffer.refused,
+        }
+
     def _send_heartbeat(self) -> None:
-        self.publisher.publish_heartbeat(self.heartbeat())
+        beat = self.heartbeat()
+        if beat["buffer"]["high_water"]:
+            log.warning(
+                "buffer at %.0f of %.0f MB (high water %.0f%%)%s",
+                beat["buffer"]["used_mb"],
+                beat["buffer"]["quota_mb"],
+                self.config.buffer.high_water_percent,
+                ": readings are being refused" if beat["buffer"]["full"] else "",
+            )
+        self.publisher.publish_heartbeat(beat)
 
     def start(self) -> None:
         speed = self.clock.speed

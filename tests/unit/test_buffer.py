@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.buffer import Buffer, BufferError, open_stats
+from agent.buffer import Buffer, BufferError, BufferFullError, open_stats
 from agent.clock import SystemClock
 from agent.service import make_sealer
 from mrv_core.record import GENESIS, build_record, parse_record, parse_seal
@@ -139,3 +139,49 @@ def test_failed_build_leaves_no_trace(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError):
         buffer.append_reading("m1", T0, broken)
     assert _append(buffer, "m1", 0) == 1  # the failed attempt did not consume a seq
+
+
+def _chain_is_whole(buffer: Buffer, device: str, count: int) -> None:
+    buffer.seal_pending(_sealer(), 10_000)
+    records = [parse_record(d) for _, b in buffer.next_batches(0, 10**9) for d in b.records]
+    chain = ChainChecker()
+    for record in records:
+        chain.add_record(record)
+    assert chain.findings == [] and [r.seq for r in records if r.device == device] == list(
+        range(1, count + 1)
+    )
+
+
+def test_quota_refuses_readings_then_resumes_without_losing_a_seq(tmp_path: Path) -> None:
+    buffer = Buffer(tmp_path / "b.sqlite", "gw", quota_bytes=256 * 1024)
+    taken = 0
+    with pytest.raises(BufferFullError, match="quota"):
+        for minute in range(10_000):
+            _append(buffer, "m1", minute)
+            taken += 1
+    assert 10 < taken < 10_000 and buffer.full and buffer.refused == 1
+    assert buffer.stats().counters["records_taken"] == taken
+    buffer.seal_pending(_sealer(), 10)
+    with pytest.raises(BufferFullError):
+        _append(buffer, "m1", taken)
+    buffer.delete_through(taken // 20)  # the collector stored half the seals: their pages are free again
+    assert _append(buffer, "m1", taken) == taken + 1, "the refused readings took no sequence number"
+    assert not buffer.full and buffer.refused == 2
+
+
+def test_disk_full_is_a_clean_refusal(tmp_path: Path) -> None:
+    """SQLite's own 'database or disk is full' (SQLITE_FULL, as on a full disk), mid-transaction:
+    the reading is refused, nothing written before is damaged, and the chain continues later."""
+    buffer = Buffer(tmp_path / "b.sqlite", "gw")
+    for minute in range(5):
+        _append(buffer, "m1", minute)
+    pages = buffer._db.execute("PRAGMA page_count").fetchone()[0]
+    buffer._db.execute(f"PRAGMA max_page_count = {pages}")  # no page more: the next insert fails
+    with pytest.raises(BufferFullError, match="full"):
+        for minute in range(5, 500):
+            _append(buffer, "m1", minute)
+    assert buffer._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    taken = buffer.stats().counters["records_taken"]
+    buffer._db.execute("PRAGMA max_page_count = 1000000")  # room again
+    assert _append(buffer, "m1", 999) == taken + 1
+    _chain_is_whole(buffer, "m1", taken + 1)

@@ -1,4 +1,5 @@
-"""The collector's watermark: seals 1..N stored, never past a hole; and the agent's reading of it."""
+"""Delivery rules: the collector's watermark (seals 1..N stored, never past a hole), the agent's reading of it,
+and the backlog drain rate."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from agent.publisher import parse_watermark
+from agent.publisher import RateLimit, parse_watermark
 from collector.watermarks import CHUNK, Watermarks, watermark_payload
 
 
@@ -63,3 +64,17 @@ def test_agent_reads_only_its_own_well_formed_watermark() -> None:
     ):
         with pytest.raises(ValueError, match=reason):
             parse_watermark(payload, "gw-1")
+
+
+def test_drain_rate_limit_averages_out() -> None:
+    """1,000 records/s: a 250-record seal every quarter second, whatever the caller's rhythm."""
+    rate, now, sent = RateLimit(1000.0), 0.0, 0
+    while now < 10.0:
+        if rate.ready(now):
+            rate.spend(now, 250)
+            sent += 250
+        now += 0.01
+    assert 9_750 <= sent <= 10_250
+    unlimited = RateLimit(None)
+    unlimited.spend(0.0, 10**9)
+    assert unlimited.ready(0.0)
