@@ -252,6 +252,8 @@ def _render_status(snapshot: dict[str, Any]) -> str:
         offset = "-" if g["clock_offset_s"] is None else f"{g['clock_offset_s']} s"
         errors = "; ".join(f"{d}: {e['last_error']}" for d, e in g["device_errors"].items()) or "-"
         buffer = "-" if g["buffer_pending_records"] is None else str(g["buffer_pending_records"])
+        if g["buffer_alarm"]:
+            errors = f"BUFFER {g['buffer_alarm'].upper()}; {errors}"
         lines.append(
             f"{g['site'] + '/' + g['gateway']:<28} {g['status']:<12} {seen:<12} {buffer:>7}  "
             f"{g['oldest_pending'] or '-':<25} {offset:>12}  {errors}"

@@ -97,6 +97,9 @@ class GatewayView(BaseModel):
     clock: str | None
     buffer_pending_records: int | None
     oldest_pending: str | None
+    buffer_alarm: Literal["high water", "full"] | None = Field(
+        description="'full': the gateway refuses readings (quota or disk full); 'high water': nearly so"
+    )
     device_errors: dict[str, DeviceError]
     keys: list[GatewayKey]
 
