@@ -205,9 +205,9 @@ def run_live(
     return result
 
 
-def run_backlog(folder: Path, broker_port: int, store: dict[str, Any], records: int) -> Result:
+def run_backlog(folder: Path, broker_port: int, store: dict[str, Any], records: int, devices: int) -> Result:
     sim_port = free_port()  # nothing listens: the agent only drains its backlog
-    agent_cfg = agent_config(folder, broker_port, [sim_port], 10, poll_s=3600, seal_s=3600)
+    agent_cfg = agent_config(folder, broker_port, [sim_port], devices, poll_s=3600, seal_s=3600)
     keyring = folder / "keys.json"
     prefill(
         folder / "buffer.sqlite",
@@ -215,7 +215,7 @@ def run_backlog(folder: Path, broker_port: int, store: dict[str, Any], records: 
         gateway="gw-bench",
         site="bench",
         records=records,
-        devices=10,
+        devices=devices,
     )
     coll_cfg = collector_config(folder, broker_port, store, keyring)
     collector = Proc(cli("collector", "run", "--config", str(coll_cfg)), folder / "collector.log")
@@ -234,8 +234,8 @@ def run_backlog(folder: Path, broker_port: int, store: dict[str, Any], records: 
                 first = (time.monotonic(), count)
             if count >= records and open_stats(folder / "buffer.sqlite").pending_records == 0:
                 break
-            if time.monotonic() - started > 600:
-                raise TimeoutError("backlog did not drain in 10 minutes")
+            if time.monotonic() - started > max(600, records / 500):
+                raise TimeoutError("backlog did not drain at 500 records/s or in 10 minutes")
             time.sleep(0.05)
         assert first is not None
         result = Result(
@@ -285,7 +285,7 @@ def main() -> int:
                         folder, broker.port, store, args.live_seconds, args.devices, args.poll_s
                     )
                 else:
-                    result = run_backlog(folder, broker.port, store, args.backlog)
+                    result = run_backlog(folder, broker.port, store, args.backlog, args.devices)
                 results.append(result)
                 print(result.row(), flush=True)
     finally:

@@ -26,12 +26,14 @@ def prefill(
     records: int,
     devices: int,
     seal_records: int = 1000,
+    synchronous: str = "NORMAL",
 ) -> None:
     """``records`` readings of devices ``m0-1`` .. ``m0-<devices>``, ten seconds apart, sealed
-    ``seal_records`` at a time."""
+    ``seal_records`` at a time. NORMAL by default: filling is set-up, not what is measured (the
+    agent opens the buffer again with its own setting)."""
     profile = load_profile(PROFILE)
     sealer = make_sealer(load_signer(key_path), SystemClock(), site, gateway)
-    buffer = Buffer(buffer_path, gateway)
+    buffer = Buffer(buffer_path, gateway, synchronous)
     start = datetime(2026, 1, 1, tzinfo=UTC)
     for i in range(records):
         device = f"m0-{i % devices + 1}"

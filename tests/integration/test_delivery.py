@@ -22,7 +22,8 @@ import pytest
 from agent.buffer import open_stats
 from tests.harness.backlog import prefill
 from tests.harness.influxdb import InfluxDB
-from tests.harness.mosquitto import start_mosquitto
+from tests.harness.mosquitto import Mosquitto, start_mosquitto
+from tests.harness.netcut import CuttableRelay
 from tests.harness.procs import Proc, free_port, wait_for
 from tests.harness.programs import command, init_gateway
 from tests.integration.test_pipeline import site_for
@@ -248,3 +249,45 @@ def test_broker_crash_and_influxdb_outage_during_a_live_run(
         assert "the broker did not keep our session" in (tmp_path / "agent.log").read_text()
     finally:
         broker.stop()
+
+
+@pytest.mark.integration
+def test_network_cut_without_a_close(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """The link between agent and broker goes silent (no FIN, no RST): keepalive notices, the agent
+    buffers, reconnects when the network is back and nothing is lost or doubled."""
+    relay = CuttableRelay(mosquitto.port).start()
+    store = {"type": "sqlite", "path": str(tmp_path / "collector.sqlite")}
+    try:
+        with site_for(tmp_path, mosquitto, store) as site:
+            config = json.loads(site.agent_config.read_text())
+            config["mqtt"].update(port=relay.port, keepalive_s=5)  # the agent goes through the relay
+            site.agent_config.write_text(json.dumps(config))
+            collector = _collector(tmp_path, site.collector_config, "collector")
+            agent = Proc(
+                command("agent", "run", "--config", str(site.agent_config), "--drain-timeout", "60"),
+                tmp_path / "agent.log",
+            )
+            try:
+                time.sleep(3)
+                relay.cut_network()
+                wait_for(lambda: "disconnected from the broker" in agent.output(), 30, "keepalive to notice")
+                time.sleep(2)  # readings keep being taken, into the buffer
+                relay.restore_network()
+                wait_for(lambda: agent.output().count("connected to mqtt://") >= 2, 60, "a reconnection")
+                time.sleep(2)
+                assert agent.stop() == 0, agent.output()
+            finally:
+                agent.stop()
+                assert collector.stop() == 0, collector.output()
+        stats = open_stats(tmp_path / "state/buffer.sqlite")
+        taken = stats.counters["records_taken"]
+        assert stats.pending_records == 0 and stats.counters["records_delivered"] == taken
+        db = sqlite3.connect(tmp_path / "collector.sqlite")
+        rows = db.execute(
+            "SELECT device, COUNT(*), MIN(seq), MAX(seq) FROM readings GROUP BY device"
+        ).fetchall()
+        db.close()
+        assert sum(n for _, n, _, _ in rows) == taken
+        assert all(n == high and low == 1 for _, n, low, high in rows), "each seq once, none missing"
+    finally:
+        relay.stop()
