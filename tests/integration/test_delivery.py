@@ -9,12 +9,14 @@ arrived. Real broker, real agent and collector processes.
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import signal
 import sqlite3
 import time
 from collections import defaultdict
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -26,7 +28,7 @@ from tests.harness.mosquitto import Mosquitto, start_mosquitto
 from tests.harness.netcut import CuttableRelay
 from tests.harness.procs import Proc, free_port, wait_for
 from tests.harness.programs import command, init_gateway
-from tests.integration.test_pipeline import site_for
+from tests.integration.test_pipeline import START, _verify_export, site_for
 
 ROOT = Path(__file__).parents[2]
 GATEWAY, SITE = "gw-drop", "drop-site"
@@ -291,3 +293,43 @@ def test_network_cut_without_a_close(tmp_path: Path, mosquitto: Mosquitto) -> No
         assert all(n == high and low == 1 for _, n, low, high in rows), "each seq once, none missing"
     finally:
         relay.stop()
+
+
+@pytest.mark.integration
+def test_gateway_clock_stepped_back_an_hour(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """The gateway restarts with its clock an hour behind (a lost RTC, a bad NTP answer): sequence
+    numbers go on, times go back; nothing is lost, doubled or refused, and the evidence still verifies."""
+    store = {"type": "sqlite", "path": str(tmp_path / "collector.sqlite")}
+    with site_for(tmp_path, mosquitto, store) as site:
+        collector = _collector(tmp_path, site.collector_config, "collector")
+        try:
+            for run, back_s in enumerate((0, 3600)):
+                config = json.loads(site.agent_config.read_text())
+                clock = config["simulated_clock"]
+                clock["start"] = (START - timedelta(seconds=back_s)).isoformat()
+                clock["anchor_unix"] = time.time()
+                site.agent_config.write_text(json.dumps(config))
+                agent = Proc(
+                    command("agent", "run", "--config", str(site.agent_config), "--drain-timeout", "30"),
+                    tmp_path / f"agent-{run}.log",
+                )
+                time.sleep(4)
+                assert agent.stop() == 0, agent.output()
+        finally:
+            assert collector.stop() == 0, collector.output()
+        stats = open_stats(tmp_path / "state/buffer.sqlite")
+        taken = stats.counters["records_taken"]
+        assert stats.pending_records == 0 and stats.counters["records_delivered"] == taken
+        db = sqlite3.connect(tmp_path / "collector.sqlite")
+        rows = db.execute("SELECT device, seq, time_ms FROM readings ORDER BY device, seq").fetchall()
+        (quarantined,) = db.execute("SELECT COUNT(*) FROM quarantine").fetchone()
+        db.close()
+        assert len(rows) == taken and quarantined == 0
+        by_device: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        for device, seq, at in rows:
+            by_device[device].append((seq, at))
+        for device, readings in by_device.items():
+            assert [seq for seq, _ in readings] == list(range(1, len(readings) + 1)), device
+            steps = [b - a for (_, a), (_, b) in itertools.pairwise(readings)]
+            assert min(steps) < -50 * 60_000, f"{device}: the step back is in the evidence as signed"
+        _verify_export(site)
