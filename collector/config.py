@@ -30,6 +30,13 @@ class MqttSection(_Strict):
     shared_group: str | None = Field(
         default=None, description="share the load with other collectors via $share/<group>/..."
     )
+    session_expiry_s: int | None = Field(
+        default=None,
+        ge=0,
+        description="MQTT 5 session expiry; default 7 days, or 60 s with shared_group: Mosquitto keeps "
+        "handing a dead member of a shared group its share until its session expires, and the agents "
+        "send again whatever the collectors did not confirm, so a short expiry loses nothing",
+    )
     receive_maximum: int = Field(
         default=100, ge=1, le=65535, description="unacknowledged messages the broker may send (MQTT 5)"
     )

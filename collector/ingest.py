@@ -37,6 +37,15 @@ from mrv_core.verify import Keyring
 log = logging.getLogger(__name__)
 
 SESSION_EXPIRY_S = 7 * 24 * 3600
+SHARED_SESSION_EXPIRY_S = 60
+
+
+def session_expiry_s(config: MqttSection) -> int:
+    """Long for a lone collector (the broker keeps its messages while it restarts); short in a shared
+    group, where the broker keeps handing a dead member its share until the session expires."""
+    if config.session_expiry_s is not None:
+        return config.session_expiry_s
+    return SHARED_SESSION_EXPIRY_S if config.shared_group else SESSION_EXPIRY_S
 
 
 @dataclass
@@ -89,7 +98,9 @@ class MqttIngest:
             CallbackAPIVersion.VERSION2,
             client_id=config.client_id,
             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
-            clean_session=None if v5 else False,
+            # MQTT 3.1.1 has no session expiry: in a shared group a persistent session would hold a
+            # dead member's share for ever, so there the session is clean (agents resend what is lost).
+            clean_session=None if v5 else config.shared_group is not None,
             manual_ack=True,
         )
         if config.username:
@@ -137,7 +148,7 @@ class MqttIngest:
         properties = None
         if self.config.protocol == "5":
             properties = Properties(PacketTypes.CONNECT)
-            properties.SessionExpiryInterval = SESSION_EXPIRY_S
+            properties.SessionExpiryInterval = session_expiry_s(self.config)
             properties.ReceiveMaximum = self.config.receive_maximum
         self._client.connect_async(
             self.config.host,

@@ -24,6 +24,7 @@ from collector.store.base import (
     Store,
     StoreError,
     WriteSet,
+    holes,
 )
 from collector.watermarks import Watermarks
 from mrv_core.envelope import EnvelopeError, SealedBatch, parse_envelope
@@ -92,6 +93,7 @@ class Ingestor:
     heads: dict[tuple[str, str], ChainHead | None] = field(default_factory=dict)
     open_gaps: dict[tuple[str, str], list[Gap]] = field(default_factory=dict)
     sealed: dict[tuple[str, str], set[int]] = field(default_factory=dict)  # (site, gateway): in this write
+    shared: bool = False  # other collectors write the same store (MQTT shared subscription)
     watermarks: Watermarks = field(init=False)
 
     def __post_init__(self) -> None:
@@ -270,12 +272,60 @@ class Ingestor:
         self.sealed.clear()
         self.watermarks.forget()
 
+    def begin(self) -> None:
+        """Before a write: with other collectors writing the same store, heads and open gaps are read
+        from it again (cached ones may lag what the others stored)."""
+        if self.shared:
+            self.heads.clear()
+            self.open_gaps.clear()
+
+    def repair_gaps(self, devices: set[tuple[str, str]]) -> WriteSet:
+        """Shared subscription: open gaps of ``devices`` that another collector has filled (wholly or
+        partly) since they were recorded, shrunk or closed where the stored records link up."""
+        out = WriteSet()
+        for gateway, device in sorted(devices):
+            for gap in self.store.open_gaps(gateway, device):
+                stored = self.store.stored_seqs(gateway, device, gap.first, gap.last)
+                if not stored:
+                    continue
+                links = self.store.links(gateway, device, [gap.first - 1, *stored, gap.last + 1])
+                if not _links_hold(links, stored):
+                    log.error(
+                        "gap %s/%s seq %d..%d: records stored by another collector do not link to "
+                        "their neighbours; the gap stays open",
+                        gateway,
+                        device,
+                        gap.first,
+                        gap.last,
+                    )
+                    continue
+                pieces = [replace(gap, first=a, last=b) for a, b in holes(stored, gap.first, gap.last)]
+                if not pieces or pieces[0].first != gap.first:
+                    out.gaps.append(replace(gap, last=gap.first - 1))  # closed: its first seq is stored
+                out.gaps.extend(pieces)
+        self.open_gaps.clear()
+        return out
+
     def confirm_sealed(self) -> dict[tuple[str, str], int]:
         """After a durable write: the watermark of every gateway whose seals it handled."""
         learn = self.watermarks.learn
         marks = {(site, gateway): learn(gateway, seqs) for (site, gateway), seqs in self.sealed.items()}
         self.sealed.clear()
         return marks
+
+
+def _links_hold(links: dict[int, Link], stored: list[int]) -> bool:
+    """Each stored seq links to the stored seq before it, and the one after it to it, where both are there."""
+    for seq in stored:
+        here = links.get(seq)
+        before, after = links.get(seq - 1), links.get(seq + 1)
+        if here is None:
+            return False
+        if before is not None and here.prev != before.hash:
+            return False
+        if after is not None and after.prev != here.hash:
+            return False
+    return True
 
 
 def _seen(out: WriteSet, event: GatewayEvent) -> None:
@@ -330,11 +380,16 @@ def ingest_messages(ingestor: Ingestor, messages: list[tuple[str, bytes]]) -> In
     """
     out = WriteSet()
     total = IngestResult()
+    ingestor.begin()
     for topic, payload in messages:
         total.add(ingestor.prepare(topic, payload, out))
     try:
         if out:
             ingestor.store.write(out)
+        if ingestor.shared and out.records:
+            repairs = ingestor.repair_gaps({(r.gateway, r.device) for r, _, _ in out.records})
+            if repairs:
+                ingestor.store.write(repairs)
     except StoreError:
         ingestor.forget_heads()
         raise

@@ -36,7 +36,12 @@ class CollectorService:
     def __post_init__(self) -> None:
         self.registry = KeyringWatcher(self.config.keyring)
         self.registry.current()
-        ingestor = Ingestor(self.store, self.keyring, clock_ms=lambda: int(time.time() * 1000))
+        ingestor = Ingestor(
+            self.store,
+            self.keyring,
+            clock_ms=lambda: int(time.time() * 1000),
+            shared=self.config.mqtt.shared_group is not None,
+        )
         self.ingest = MqttIngest(
             self.config.mqtt, ingestor, keyring_source=self.registry.current, metrics=self.metrics
         )

@@ -333,3 +333,50 @@ def test_gateway_clock_stepped_back_an_hour(tmp_path: Path, mosquitto: Mosquitto
             steps = [b - a for (_, a), (_, b) in itertools.pairwise(readings)]
             assert min(steps) < -50 * 60_000, f"{device}: the step back is in the evidence as signed"
         _verify_export(site)
+
+
+@pytest.mark.integration
+def test_two_collectors_on_a_shared_subscription_one_killed(tmp_path: Path) -> None:
+    """Two collectors share the load ($share/...) and one store; one is killed with SIGKILL mid-drain.
+    Mosquitto keeps handing the dead one its share until its session expires (5 s here, 60 s by
+    default in a shared group); the agent sends again what was not confirmed, the other stores it,
+    and the gaps each collector saw in the other's share are closed."""
+    broker = start_mosquitto(tmp_path / "broker")
+    records = 10 * RECORDS
+    try:
+        agent_config, collector_config = _configs(tmp_path, broker.port, confirm_timeout_s=3)
+        prefill(
+            tmp_path / "buffer.sqlite",
+            tmp_path / "gateway.key",
+            gateway=GATEWAY,
+            site=SITE,
+            records=records,
+            devices=DEVICES,
+            seal_records=PER_SEAL,
+        )
+        configs = []
+        for name in ("a", "b"):
+            config = json.loads(collector_config.read_text())
+            config["mqtt"].update(
+                client_id=f"collector-{name}-{tmp_path.name}", shared_group="mrv", session_expiry_s=5
+            )
+            path = tmp_path / f"collector-{name}.yaml"
+            path.write_text(json.dumps(config))
+            configs.append(path)
+        first, second = (_collector(tmp_path, path, path.stem) for path in configs)
+        agent = Proc(command("agent", "run", "--config", str(agent_config)), tmp_path / "agent.log")
+        try:
+            wait_for(lambda: sum(map(len, _stored(tmp_path).values())) > records // 5, 60, "a fifth stored")
+            first.kill()
+            wait_for(
+                lambda: open_stats(tmp_path / "buffer.sqlite").pending_records == 0,
+                120,
+                "every seal confirmed stored by the collector left",
+            )
+        finally:
+            assert agent.stop() == 0, agent.output()
+            assert second.stop() == 0, second.output()
+        assert "subscribed to $share/mrv/" in second.output()
+        _assert_all_once(tmp_path, records)
+    finally:
+        broker.stop()
