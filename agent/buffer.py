@@ -13,10 +13,12 @@ otherwise) would be skipped.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import shutil
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -83,19 +85,29 @@ class Buffer:
     """Thread-safe: one connection, one lock; every write is one transaction."""
 
     def __init__(
-        self, path: Path, gateway: str, synchronous: str = "FULL", quota_bytes: int | None = None
+        self,
+        path: Path,
+        gateway: str,
+        synchronous: str = "FULL",
+        quota_bytes: int | None = None,
+        reserve_bytes: int = 0,
     ) -> None:
         if synchronous not in ("FULL", "NORMAL"):
             raise BufferError(f"synchronous must be FULL or NORMAL, not {synchronous!r}")
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.quota_bytes = quota_bytes
+        self.reserve_bytes = reserve_bytes  # free space readings must leave for sealing and deleting
         self.full = False  # the last reading offered was refused (quota or disk full)
         self.refused = 0  # readings refused since start (kept in memory: the disk may have no room)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={synchronous}")
+        # Small disks: checkpoint every 1 MB of WAL and give the space back after, so that the WAL
+        # never needs more room than the free-space reserve keeps.
+        self._db.execute("PRAGMA wal_autocheckpoint=256")
+        self._db.execute("PRAGMA journal_size_limit=2097152")
         self._db.executescript(SCHEMA)
         self._claim(gateway)
 
@@ -109,6 +121,21 @@ class Buffer:
                 "its chains cannot continue under another id"
             )
 
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction (the caller holds the lock). SQLite's "database or disk is full"
+        becomes :class:`BufferFullError`; SQLite may have rolled back by itself then."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            self._db.execute("COMMIT")
+        except BaseException as exc:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.OperationalError) and "full" in str(exc):
+                raise BufferFullError(f"{self.path}: {exc}") from exc
+            raise
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
@@ -120,57 +147,61 @@ class Buffer:
         )
 
     def count_error(self) -> None:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._bump("read_errors")
-            self._db.execute("COMMIT")
+        with self._lock, contextlib.suppress(BufferFullError), self._transaction():
+            self._bump("read_errors")  # a count, not evidence: not worth failing a poll for
 
     def append_reading(
         self, device: str, moment: datetime, build: Callable[[int, str], tuple[bytes, str]]
     ) -> int:
         """Give ``build`` the next (seq, prev) of ``device``, store what it returns; the seq.
 
-        Raises :class:`BufferFullError`, with nothing written, when the buffer holds its quota or
-        the disk is full: the chain does not advance, so no sequence number is lost.
+        Raises :class:`BufferFullError`, with nothing written, when the buffer holds its quota, the
+        disk has less free room than the reserve (sealing and deleting delivered seals need some),
+        or the disk is full: the chain does not advance, so no sequence number is lost.
         """
         time_text = format_time(moment)
         with self._lock:
-            if self.quota_bytes is not None and self._used_bytes() >= self.quota_bytes:
+            refusal = self._no_room()
+            if refusal:
                 self._refuse()
                 raise BufferFullError(
-                    f"{self.path}: the buffer holds {self._used_bytes():,} bytes, its quota is "
-                    f"{self.quota_bytes:,}; no reading is taken until delivered seals free space"
+                    f"{self.path}: {refusal}; no reading is taken until delivered seals free space"
                 )
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                row = self._db.execute(
-                    "SELECT seq, hash FROM device_chain WHERE device = ?", (device,)
-                ).fetchone()
-                seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
-                data, digest = build(seq, prev)
-                self._db.execute(
-                    "INSERT INTO records (device, seq, time, hash, data) VALUES (?, ?, ?, ?, ?)",
-                    (device, seq, time_text, digest, data),
-                )
-                self._db.execute(
-                    "INSERT INTO device_chain VALUES (?, ?, ?, ?) ON CONFLICT(device) DO UPDATE "
-                    "SET seq = excluded.seq, hash = excluded.hash, time = excluded.time",
-                    (device, seq, digest, time_text),
-                )
-                self._bump("records_taken")
-                self._db.execute("COMMIT")
-                self.full = False
-            except sqlite3.OperationalError as exc:
-                if self._db.in_transaction:  # SQLite may have rolled back already (SQLITE_FULL does)
-                    self._db.execute("ROLLBACK")
-                if "full" in str(exc):  # SQLITE_FULL: "database or disk is full"
-                    self._refuse()
-                    raise BufferFullError(f"{self.path}: {exc}; no reading is taken for now") from exc
+                with self._transaction():
+                    seq = self._append(device, time_text, build)
+            except BufferFullError:
+                self._refuse()
                 raise
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+            self.full = False
             return seq
+
+    def _append(self, device: str, time_text: str, build: Callable[[int, str], tuple[bytes, str]]) -> int:
+        row = self._db.execute("SELECT seq, hash FROM device_chain WHERE device = ?", (device,)).fetchone()
+        seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
+        data, digest = build(seq, prev)
+        self._db.execute(
+            "INSERT INTO records (device, seq, time, hash, data) VALUES (?, ?, ?, ?, ?)",
+            (device, seq, time_text, digest, data),
+        )
+        self._db.execute(
+            "INSERT INTO device_chain VALUES (?, ?, ?, ?) ON CONFLICT(device) DO UPDATE "
+            "SET seq = excluded.seq, hash = excluded.hash, time = excluded.time",
+            (device, seq, digest, time_text),
+        )
+        self._bump("records_taken")
+        return seq
+
+    def _no_room(self) -> str:
+        """Why no reading may be taken now ('' if it may): quota, or free room below the reserve.
+        Pages freed by delivered seals count as room: SQLite reuses them."""
+        if self.quota_bytes is not None and self._used_bytes() >= self.quota_bytes:
+            return f"the buffer holds {self._used_bytes():,} bytes, its quota is {self.quota_bytes:,}"
+        if self.reserve_bytes:
+            free = shutil.disk_usage(self.path.parent).free + self._free_page_bytes()
+            if free < self.reserve_bytes:
+                return f"{free:,} bytes of room left on its disk, below the reserve of {self.reserve_bytes:,}"
+        return ""
 
     def _refuse(self) -> None:
         self.full = True
@@ -179,9 +210,13 @@ class Buffer:
     def _used_bytes(self) -> int:
         """Bytes the buffer's pages hold (pages freed by delivered seals are reused, so they do not count)."""
         pages = self._db.execute("PRAGMA page_count").fetchone()[0]
+        size = self._db.execute("PRAGMA page_size").fetchone()[0]
+        return int(pages * size) - self._free_page_bytes()
+
+    def _free_page_bytes(self) -> int:
         free = self._db.execute("PRAGMA freelist_count").fetchone()[0]
         size = self._db.execute("PRAGMA page_size").fetchone()[0]
-        return int((pages - free) * size)
+        return int(free * size)
 
     def used_bytes(self) -> int:
         with self._lock:
@@ -197,53 +232,48 @@ class Buffer:
             total += sealed
 
     def _seal_once(self, sealer: Sealer, max_records: int) -> int:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                rows = self._db.execute(
-                    "SELECT id, hash, time FROM records WHERE seal_id IS NULL ORDER BY id LIMIT ?",
-                    (max_records,),
-                ).fetchall()
-                if not rows:
-                    self._db.execute("ROLLBACK")
-                    return 0
-                head = self._db.execute("SELECT seq, hash FROM seal_chain").fetchone()
-                seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)
-                times = sorted(r[2] for r in rows)
-                data, signature = sealer(seq, prev, [r[1] for r in rows], times[0], times[-1])
-                size = (
-                    len(data)
-                    + len(signature)
-                    + sum(
-                        self._db.execute(
-                            "SELECT COALESCE(SUM(LENGTH(data)), 0) FROM records "
-                            "WHERE seal_id IS NULL AND id <= ?",
-                            (rows[-1][0],),
-                        ).fetchone()
-                    )
-                )
-                cursor = self._db.execute(
-                    "INSERT INTO seals (seq, data, signature, count, size, first_time) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    (seq, data, signature, len(rows), size, times[0]),
-                )
-                seal_id = cursor.lastrowid
-                self._db.executemany(
-                    "UPDATE records SET seal_id = ?, leaf = ? WHERE id = ?",
-                    [(seal_id, leaf, row[0]) for leaf, row in enumerate(rows)],
-                )
+        with self._lock, self._transaction():
+            return self._seal(sealer, max_records)
+
+    def _seal(self, sealer: Sealer, max_records: int) -> int:
+        """One seal over the oldest unsealed records (in the caller's transaction); records sealed."""
+        rows = self._db.execute(
+            "SELECT id, hash, time FROM records WHERE seal_id IS NULL ORDER BY id LIMIT ?",
+            (max_records,),
+        ).fetchall()
+        if not rows:
+            return 0
+        head = self._db.execute("SELECT seq, hash FROM seal_chain").fetchone()
+        seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)
+        times = sorted(r[2] for r in rows)
+        data, signature = sealer(seq, prev, [r[1] for r in rows], times[0], times[-1])
+        size = (
+            len(data)
+            + len(signature)
+            + sum(
                 self._db.execute(
-                    "INSERT INTO seal_chain VALUES (1, ?, ?) ON CONFLICT(id) DO UPDATE "
-                    "SET seq = excluded.seq, hash = excluded.hash",
-                    (seq, hashlib.sha256(data).hexdigest()),
-                )
-                self._bump("seals_made")
-                self._bump("records_sealed", len(rows))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            return len(rows)
+                    "SELECT COALESCE(SUM(LENGTH(data)), 0) FROM records WHERE seal_id IS NULL AND id <= ?",
+                    (rows[-1][0],),
+                ).fetchone()
+            )
+        )
+        cursor = self._db.execute(
+            "INSERT INTO seals (seq, data, signature, count, size, first_time) VALUES (?, ?, ?, ?, ?, ?)",
+            (seq, data, signature, len(rows), size, times[0]),
+        )
+        seal_id = cursor.lastrowid
+        self._db.executemany(
+            "UPDATE records SET seal_id = ?, leaf = ? WHERE id = ?",
+            [(seal_id, leaf, row[0]) for leaf, row in enumerate(rows)],
+        )
+        self._db.execute(
+            "INSERT INTO seal_chain VALUES (1, ?, ?) ON CONFLICT(id) DO UPDATE "
+            "SET seq = excluded.seq, hash = excluded.hash",
+            (seq, hashlib.sha256(data).hexdigest()),
+        )
+        self._bump("seals_made")
+        self._bump("records_sealed", len(rows))
+        return len(rows)
 
     def next_batches(
         self, after_id: int, max_bytes: int, skip: Iterable[int] = ()
@@ -296,21 +326,15 @@ class Buffer:
     def delete_through(self, seal_seq: int) -> list[int]:
         """Forget the seals numbered up to ``seal_seq`` and their records, because the collector has
         stored them all; idempotent. Returns the ids of the seals that left the buffer."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                ids = [row[0] for row in self._db.execute("SELECT id FROM seals WHERE seq <= ?", (seal_seq,))]
-                removed = self._db.execute(
-                    "DELETE FROM records WHERE seal_id IN (SELECT id FROM seals WHERE seq <= ?)", (seal_seq,)
-                ).rowcount
-                self._db.execute("DELETE FROM seals WHERE seq <= ?", (seal_seq,))
-                self._bump("records_delivered", removed)
-                self._bump("seals_delivered", len(ids))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            return ids
+        with self._lock, self._transaction():
+            ids = [row[0] for row in self._db.execute("SELECT id FROM seals WHERE seq <= ?", (seal_seq,))]
+            removed = self._db.execute(
+                "DELETE FROM records WHERE seal_id IN (SELECT id FROM seals WHERE seq <= ?)", (seal_seq,)
+            ).rowcount
+            self._db.execute("DELETE FROM seals WHERE seq <= ?", (seal_seq,))
+            self._bump("records_delivered", removed)
+            self._bump("seals_delivered", len(ids))
+        return ids
 
     def stats(self) -> BufferStats:
         with self._lock:

@@ -77,6 +77,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         config.gateway.id,
         config.buffer.synchronous,
         quota_bytes=int(config.buffer.quota_mb * 1e6),
+        reserve_bytes=int(config.buffer.min_free_mb * 1e6),
     )
     service = AgentService(config, profiles, signer, _clock(config), buffer)
     stop = threading.Event()

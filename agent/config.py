@@ -49,6 +49,12 @@ class BufferSection(_Strict):
         description="stop taking readings (and say so) when the buffer holds this much; about 1.4 KB "
         "per SDM630 reading of every quantity: 2 GB is three weeks of 50 meters read every minute",
     )
+    min_free_mb: float = Field(
+        default=64,
+        ge=0,
+        description="refuse readings when the buffer's disk has less room than this (pages freed by "
+        "delivered seals count as room): sealing and deleting delivered seals need some",
+    )
     high_water_percent: float = Field(
         default=80, gt=0, le=100, description="warn in logs and heartbeats above this share of the quota"
     )

@@ -31,7 +31,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from agent.buffer import Buffer
+from agent.buffer import Buffer, BufferFullError
 from agent.config import MqttSection
 from mrv_core.envelope import build_envelope
 from mrv_core.mqtt_security import broker_password
@@ -113,6 +113,8 @@ class Publisher:
         self._inflight: dict[int, _InFlight] = {}
         self._unconfirmed: dict[int, float] = {}  # seal id -> when the broker took it
         self._confirmed_id = 0  # seals up to this id are confirmed and gone (ids grow with seal seq)
+        self._delete_through = 0  # the collector's watermark, to delete up to
+        self._deleted_through = -1  # what was deleted (-1: nothing yet, even a watermark 0 is applied)
         self._confirm_timeout = self.config.confirm_timeout_s
         self._rate = RateLimit(self.config.max_records_per_s)
         self._retry: list[tuple[float, list[int]]] = []
@@ -234,7 +236,11 @@ class Publisher:
                     self._handle(*self._events.get_nowait())
             except queue.Empty:
                 pass
+            except Exception as exc:  # keep the thread alive: an event lost here comes again
+                self.stats.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("publisher: %s", self.stats.last_error)
             try:
+                self._delete_confirmed()
                 self._expire_unacked()
                 if self.stats.connected:
                     self._fill_window()
@@ -288,15 +294,29 @@ class Publisher:
             self.stats.bad_watermarks += 1
             log.warning("ignored a message on %s: %s", self.stored_topic, exc)
             return
-        deleted = self.buffer.delete_through(through)
-        self._confirmed_id = max([self._confirmed_id, *deleted])
-        for seal_id in deleted:
-            self._unconfirmed.pop(seal_id, None)
+        self._delete_through = max(self._delete_through, through)
+        self._delete_confirmed()
         if through > self.stats.seals_confirmed_through:
             self.stats.seals_confirmed_through = through
             self._confirm_timeout = self.config.confirm_timeout_s
             # Progress: the seals still out get a fresh deadline.
             self._unconfirmed = dict.fromkeys(self._unconfirmed, self.monotonic())
+
+    def _delete_confirmed(self) -> None:
+        """Delete what the collector confirmed; on a full disk even a delete can fail: try again later."""
+        if self._delete_through <= self._deleted_through:
+            return
+        try:
+            deleted = self.buffer.delete_through(self._delete_through)
+        except BufferFullError as exc:
+            if self.stats.last_error != str(exc):
+                self.stats.last_error = str(exc)
+                log.error("cannot delete delivered seals yet: %s", exc)
+            return
+        self._deleted_through = self._delete_through
+        self._confirmed_id = max([self._confirmed_id, *deleted])
+        for seal_id in deleted:
+            self._unconfirmed.pop(seal_id, None)
 
     def _expire_unacked(self) -> None:
         """Messages a connected broker never acknowledged are sent again (dedupe makes it safe); so are

@@ -146,7 +146,11 @@ class AgentService:
         )
 
     def seal(self) -> int:
-        sealed = self.buffer.seal_pending(self._sealer, self.config.seal.max_records)
+        try:
+            sealed = self.buffer.seal_pending(self._sealer, self.config.seal.max_records)
+        except BufferFullError as exc:  # the records stay, unsealed, until there is room
+            log.error("cannot seal for now: %s", exc)
+            return 0
         if sealed:
             self.publisher.wake()
         return sealed

@@ -9,11 +9,13 @@ arrived. Real broker, real agent and collector processes.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import random
 import signal
 import sqlite3
+import subprocess
 import time
 from collections import defaultdict
 from datetime import timedelta
@@ -380,3 +382,70 @@ def test_two_collectors_on_a_shared_subscription_one_killed(tmp_path: Path) -> N
         _assert_all_once(tmp_path, records)
     finally:
         broker.stop()
+
+
+@pytest.mark.integration
+def test_buffer_disk_full(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """The gateway's state lives on a 4 MB filesystem (tmpfs) that fills while the collector is away:
+    readings are refused when the room left falls below the reserve; then another file takes the
+    rest, so that even deleting delivered seals fails (the agent keeps going and retries). When the
+    disk is freed the buffer drains and readings resume; nothing is lost, damaged or doubled.
+    Needs root (mount), as `make test` runs."""
+    store = {"type": "sqlite", "path": str(tmp_path / "collector.sqlite")}
+    with site_for(tmp_path, mosquitto, store) as site:
+        config = json.loads(site.agent_config.read_text())
+        config["buffer"]["min_free_mb"] = 1.5  # the room kept for sealing and deleting
+        for device in config["devices"]:
+            device["poll_interval_s"] = 1  # 120 readings a second: the disk fills in seconds
+        site.agent_config.write_text(json.dumps(config))
+        state = tmp_path / "state"
+        key = (state / "gateway.key").read_bytes()
+        mounted = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs", str(state)],
+            capture_output=True,
+            text=True,
+        )
+        assert mounted.returncode == 0, f"cannot mount a tmpfs (run the suite as root): {mounted.stderr}"
+        try:
+            (state / "gateway.key").write_bytes(key)
+            (state / "gateway.key").chmod(0o600)
+            agent = Proc(
+                command("agent", "run", "--config", str(site.agent_config), "--drain-timeout", "60"),
+                tmp_path / "agent.log",
+            )
+            collector = None
+            try:
+                wait_for(lambda: "acquisition paused" in agent.output(), 120, "the disk to fill")
+                time.sleep(2)  # it stays paused, and alive
+                assert agent.alive(), agent.output()
+                full = open_stats(state / "buffer.sqlite")
+                # Something else takes the reserve too: now the disk is really full.
+                with (state / "filler").open("wb") as filler, contextlib.suppress(OSError):
+                    while True:
+                        filler.write(b"\0" * 65536)
+                        filler.flush()
+                collector = _collector(tmp_path, site.collector_config, "collector")
+                time.sleep(3)  # watermarks arrive; deleting needs room too
+                assert agent.alive(), agent.output()
+                (state / "filler").unlink()  # the operator frees the disk
+                wait_for(lambda: "acquisition resumed" in agent.output(), 120, "room again after delivery")
+                time.sleep(2)
+                assert agent.stop() == 0, agent.output()
+            finally:
+                agent.stop()
+                if collector is not None:
+                    assert collector.stop() == 0, collector.output()
+            stats = open_stats(state / "buffer.sqlite")
+        finally:
+            subprocess.run(["umount", "-l", str(state)], check=False)
+    assert "below the reserve" in agent.output()
+    assert "cannot delete delivered seals yet" in agent.output(), "the really full disk was reached"
+    taken = stats.counters["records_taken"]
+    assert taken > full.counters["records_taken"] > 0, "readings were taken again after the pause"
+    assert stats.pending_records == 0 and stats.counters["records_delivered"] == taken
+    db = sqlite3.connect(tmp_path / "collector.sqlite")
+    rows = db.execute("SELECT device, COUNT(*), MIN(seq), MAX(seq) FROM readings GROUP BY device").fetchall()
+    (quarantined,) = db.execute("SELECT COUNT(*) FROM quarantine").fetchone()
+    db.close()
+    assert quarantined == 0 and sum(n for _, n, _, _ in rows) == taken
+    assert all(n == high and low == 1 for _, n, low, high in rows), "each seq once, none missing"

@@ -185,3 +185,27 @@ def test_disk_full_is_a_clean_refusal(tmp_path: Path) -> None:
     buffer._db.execute("PRAGMA max_page_count = 1000000")  # room again
     assert _append(buffer, "m1", 999) == taken + 1
     _chain_is_whole(buffer, "m1", taken + 1)
+
+
+def test_sealing_and_deleting_on_a_full_disk_fail_cleanly(tmp_path: Path) -> None:
+    """Even sealing needs room; on a full disk it raises BufferFullError (the caller retries) and
+    leaves every seal whole or absent. (Deletes on a really full disk: the tmpfs integration test.)"""
+    buffer = Buffer(tmp_path / "b.sqlite", "gw")
+    for minute in range(50):
+        _append(buffer, "m1", minute)
+    buffer.seal_pending(_sealer(), 10)
+    for minute in range(50, 60):
+        _append(buffer, "m1", minute)
+    pages = buffer._db.execute("PRAGMA page_count").fetchone()[0]
+    buffer._db.execute(f"PRAGMA max_page_count = {pages}")
+    with pytest.raises(BufferFullError):
+        buffer.seal_pending(_sealer(), 1)  # one record per seal, until a seal finds no page
+    stats = buffer.stats()
+    sealed_now = 10 - stats.unsealed_records
+    assert 0 <= sealed_now < 10 and stats.seals == 5 + sealed_now, "each seal is whole or not there"
+    assert stats.pending_records == 60 and buffer._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    buffer._db.execute("PRAGMA max_page_count = 1000000")
+    buffer.seal_pending(_sealer(), 10)
+    _chain_is_whole(buffer, "m1", 60)
+    seals = buffer.stats().seals
+    assert len(buffer.delete_through(seals)) == seals and buffer.stats().pending_records == 0
