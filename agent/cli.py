@@ -172,6 +172,45 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check_config(args: argparse.Namespace) -> int:
+    """Everything ``run`` checks before it starts, without starting: config, profiles, key file."""
+    config = load_agent_config(args.config)
+    profiles = _profiles_for(config, args.config)
+    key = config.gateway.key_file
+    key_state = "no key yet (run creates it)"
+    if key.exists():
+        key_state = f"key {fingerprint(load_signer(key).public_key_raw)}"  # refuses an exposed key file
+    mqtt, buffer = config.mqtt, config.buffer
+    print(f"{args.config}: valid")
+    print(f"  gateway  {config.gateway.site}/{config.gateway.id}, {key_state}")
+    print(f"  broker   mqtt{'s' if mqtt.tls else ''}://{mqtt.host}:{mqtt.port} (MQTT {mqtt.protocol})")
+    print(f"  buffer   {buffer.path}, quota {buffer.quota_mb:g} MB, synchronous {buffer.synchronous}")
+    for device in config.devices:
+        profile = profiles[device.profile]
+        where = f"{device.transport.host}:{device.transport.port}"
+        print(
+            f"  device   {device.id}: {profile.manufacturer} {profile.model} ({profile.id}), "
+            f"unit {device.unit_id} at {where}, every {device.poll_interval_s:g} s"
+        )
+    return 0
+
+
+def cmd_profiles(args: argparse.Namespace) -> int:
+    """The firmware profiles a technician can choose from, with where their register maps come from."""
+    profiles = load_profile_dir(args.dir)
+    if args.json:
+        print(json.dumps([{**p.canonical(), "sha256": p.sha256} for p in profiles.values()], indent=1))
+        return 0
+    print(f"{'ID':<24} {'MANUFACTURER':<14} {'MODEL':<26} {'FIRMWARE':<12} {'REGS':>4}  SOURCE")
+    for profile in sorted(profiles.values(), key=lambda p: p.id):
+        source = ", ".join(f"{k}: {v}" for k, v in sorted(profile.source.items()))
+        print(
+            f"{profile.id:<24} {profile.manufacturer:<14} {profile.model:<26} {profile.firmware:<12} "
+            f"{len(profile.registers):>4}  {source}"
+        )
+    return 0
+
+
 def _meters(specs: list[str]) -> dict[int, float]:
     meters: dict[int, float] = {}
     for spec in specs:
@@ -246,6 +285,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--drain-timeout", type=float, default=10.0, help="seconds to keep delivering after a stop signal"
     )
     run.set_defaults(func=cmd_run)
+
+    check = sub.add_parser("check-config", help="validate the config, profiles and key without running")
+    check.add_argument("--config", type=Path, required=True)
+    check.set_defaults(func=cmd_check_config)
+
+    profiles = sub.add_parser("profiles", help="list the firmware profiles: model, firmware, source")
+    profiles.add_argument("--dir", type=Path, default=Path("firmware_profiles"))
+    profiles.add_argument("--json", action="store_true")
+    profiles.set_defaults(func=cmd_profiles)
 
     key = sub.add_parser("key", help="create or show the gateway key")
     key.add_argument("action", choices=["init", "show", "rotate"])

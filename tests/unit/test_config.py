@@ -1,7 +1,9 @@
+import json
 from pathlib import Path
 
 import pytest
 
+from agent import cli as agent_cli
 from agent.config import load_agent_config
 from collector.config import load_collector_config
 from collector.projects import load_project
@@ -102,3 +104,29 @@ def test_project_without_emission_factor(tmp_path: Path) -> None:
     text = PROJECT.split("fixed:")[0]
     with pytest.raises(ConfigError, match="fixed parameter EF_grid"):
         load_project(_write(tmp_path, "p.yaml", text))
+
+
+def test_check_config_says_what_run_would_refuse(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``mrv-agent check-config``: the summary for a good config; file, key and reason for a bad one."""
+    good = _write(
+        tmp_path,
+        "agent.yaml",
+        AGENT.replace("profile: p", "profile: eastron-sdm630-v2")
+        + f"profiles_dir: {ROOT / 'firmware_profiles'}\n",
+    )
+    assert agent_cli.main(["check-config", "--config", str(good)]) == 0
+    out = capsys.readouterr().out
+    assert f"{good}: valid" in out and "m1: Eastron SDM630-Modbus V2 (eastron-sdm630-v2), unit 1" in out
+    bad = _write(tmp_path, "bad.yaml", good.read_text().replace("eastron-sdm630-v2", "no-such-meter"))
+    assert agent_cli.main(["check-config", "--config", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}: devices[0].profile: no profile 'no-such-meter'" in err and "eastron-sdm630-v2" in err
+
+
+def test_profiles_lists_model_firmware_and_source(capsys: pytest.CaptureFixture[str]) -> None:
+    assert agent_cli.main(["profiles", "--dir", str(ROOT / "firmware_profiles")]) == 0
+    out = capsys.readouterr().out
+    assert "eastron-sdm630-v2" in out and "SDM630-Modbus V2" in out and "Modbus Protocol" in out
+    assert agent_cli.main(["profiles", "--dir", str(ROOT / "firmware_profiles"), "--json"]) == 0
+    (listed,) = json.loads(capsys.readouterr().out)
+    assert listed["id"] == "eastron-sdm630-v2" and len(listed["sha256"]) == 64 and listed["registers"]
