@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.buffer import open_stats
+from agent.buffer import BufferStats, open_stats
 from tests.harness.backlog import prefill
 from tests.harness.influxdb import InfluxDB
 from tests.harness.mosquitto import Mosquitto, start_mosquitto
@@ -79,6 +79,23 @@ def _configs(folder: Path, port: int, confirm_timeout_s: float = 2) -> tuple[Pat
     return agent, collector
 
 
+def _backlog(
+    folder: Path, port: int, records: int = RECORDS, confirm_timeout_s: float = 2
+) -> tuple[Path, Path]:
+    """Agent and collector configs, and ``records`` readings waiting in the agent's buffer."""
+    configs = _configs(folder, port, confirm_timeout_s)
+    prefill(
+        folder / "buffer.sqlite",
+        folder / "gateway.key",
+        gateway=GATEWAY,
+        site=SITE,
+        records=records,
+        devices=DEVICES,
+        seal_records=PER_SEAL,
+    )
+    return configs
+
+
 def _stored(folder: Path) -> dict[str, list[int]]:
     """The seqs the collector's store holds, per device (read by SQL, not by our store code)."""
     seqs: dict[str, list[int]] = defaultdict(list)
@@ -110,6 +127,33 @@ def _assert_all_once(folder: Path, records: int = RECORDS) -> None:
     assert stats.counters["records_delivered"] == records and stats.seals == 0
 
 
+def _assert_taken_stored_once(stats: BufferStats, store: Path) -> None:
+    """A live run: everything the agent took was delivered, and the SQLite store holds each device's
+    seqs 1..N once, with nothing quarantined."""
+    taken = stats.counters["records_taken"]
+    assert stats.pending_records == 0 and stats.counters["records_delivered"] == taken
+    db = sqlite3.connect(store)
+    rows = db.execute("SELECT device, COUNT(*), MIN(seq), MAX(seq) FROM readings GROUP BY device").fetchall()
+    (quarantined,) = db.execute("SELECT COUNT(*) FROM quarantine").fetchone()
+    db.close()
+    assert quarantined == 0 and sum(n for _, n, _, _ in rows) == taken
+    assert all(n == high and low == 1 for _, n, low, high in rows), "each seq once, none missing"
+
+
+def _drain_then_stop(folder: Path, agent: Proc, collector: Proc, timeout_s: float, what: str) -> None:
+    """Wait until the agent's buffer is empty (everything confirmed stored), then stop both cleanly."""
+    try:
+        wait_for(lambda: open_stats(folder / "buffer.sqlite").pending_records == 0, timeout_s, what)
+    finally:
+        assert agent.stop() == 0, agent.output()
+        assert collector.stop() == 0, collector.output()
+
+
+def _live_agent(config: Path, log: Path, drain_s: int = 60) -> Proc:
+    """``mrv-agent run`` polling the site's simulated meters; on stop it delivers for up to ``drain_s``."""
+    return Proc(command("agent", "run", "--config", str(config), "--drain-timeout", str(drain_s)), log)
+
+
 def _collector(folder: Path, config: Path, name: str) -> Proc:
     proc = Proc(command("collector", "run", "--config", str(config)), folder / f"{name}.log")
     wait_for(lambda: "subscribed to" in proc.output(), 30, "the collector to subscribe")
@@ -120,16 +164,7 @@ def _collector(folder: Path, config: Path, name: str) -> Proc:
 def test_acknowledged_but_dropped_seals_are_sent_again(tmp_path: Path) -> None:
     broker = start_mosquitto(tmp_path / "broker", max_queued=5)
     try:
-        agent_config, collector_config = _configs(tmp_path, broker.port)
-        prefill(
-            tmp_path / "buffer.sqlite",
-            tmp_path / "gateway.key",
-            gateway=GATEWAY,
-            site=SITE,
-            records=RECORDS,
-            devices=DEVICES,
-            seal_records=PER_SEAL,
-        )
+        agent_config, collector_config = _backlog(tmp_path, broker.port)
         # The collector's persistent session exists, then the collector goes away: the broker now
         # queues at most 5 messages for it and drops the rest, acknowledging every publish.
         assert _collector(tmp_path, collector_config, "collector-1").stop() == 0
@@ -145,15 +180,7 @@ def test_acknowledged_but_dropped_seals_are_sent_again(tmp_path: Path) -> None:
             "a PUBACK must not delete anything"
         )
         collector = _collector(tmp_path, collector_config, "collector-2")
-        try:
-            wait_for(
-                lambda: open_stats(tmp_path / "buffer.sqlite").pending_records == 0,
-                90,
-                "every seal to be confirmed stored",
-            )
-        finally:
-            assert agent.stop() == 0, agent.output()
-            assert collector.stop() == 0, collector.output()
+        _drain_then_stop(tmp_path, agent, collector, 90, "every seal to be confirmed stored")
         assert "sending them again from the oldest" in agent.output()
         _assert_all_once(tmp_path)
     finally:
@@ -167,16 +194,7 @@ def test_agent_and_collector_killed_while_draining(tmp_path: Path) -> None:
     rnd = random.Random(4)
     records = 10 * RECORDS  # long enough a drain to be killed in
     try:
-        agent_config, collector_config = _configs(tmp_path, broker.port, confirm_timeout_s=5)
-        prefill(
-            tmp_path / "buffer.sqlite",
-            tmp_path / "gateway.key",
-            gateway=GATEWAY,
-            site=SITE,
-            records=records,
-            devices=DEVICES,
-            seal_records=PER_SEAL,
-        )
+        agent_config, collector_config = _backlog(tmp_path, broker.port, records=records, confirm_timeout_s=5)
 
         def agent() -> Proc:
             return Proc(command("agent", "run", "--config", str(agent_config)), tmp_path / "agent.log")
@@ -194,15 +212,9 @@ def test_agent_and_collector_killed_while_draining(tmp_path: Path) -> None:
                 runner.kill()
                 runner = agent()
             kills += 1
-        try:
-            wait_for(
-                lambda: open_stats(tmp_path / "buffer.sqlite").pending_records == 0,
-                120,
-                "every seal to be confirmed stored after the kills",
-            )
-        finally:
-            assert runner.stop() == 0, runner.output()
-            assert collector.stop() == 0, collector.output()
+        _drain_then_stop(
+            tmp_path, runner, collector, 120, "every seal to be confirmed stored after the kills"
+        )
         assert kills >= 2, "the drain ended before anything was killed: make the backlog larger"
         _assert_all_once(tmp_path, records)
     finally:
@@ -221,10 +233,7 @@ def test_broker_crash_and_influxdb_outage_during_a_live_run(
     try:
         with site_for(tmp_path, broker, store) as site:
             collector = _collector(tmp_path, site.collector_config, "collector-1")
-            agent = Proc(
-                command("agent", "run", "--config", str(site.agent_config), "--drain-timeout", "60"),
-                tmp_path / "agent.log",
-            )
+            agent = _live_agent(site.agent_config, tmp_path / "agent.log")
             try:
                 time.sleep(3)
                 assert collector.stop() == 0, collector.output()
@@ -267,10 +276,7 @@ def test_network_cut_without_a_close(tmp_path: Path, mosquitto: Mosquitto) -> No
             config["mqtt"].update(port=relay.port, keepalive_s=5)  # the agent goes through the relay
             site.agent_config.write_text(json.dumps(config))
             collector = _collector(tmp_path, site.collector_config, "collector")
-            agent = Proc(
-                command("agent", "run", "--config", str(site.agent_config), "--drain-timeout", "60"),
-                tmp_path / "agent.log",
-            )
+            agent = _live_agent(site.agent_config, tmp_path / "agent.log")
             try:
                 time.sleep(3)
                 relay.cut_network()
@@ -284,15 +290,7 @@ def test_network_cut_without_a_close(tmp_path: Path, mosquitto: Mosquitto) -> No
                 agent.stop()
                 assert collector.stop() == 0, collector.output()
         stats = open_stats(tmp_path / "state/buffer.sqlite")
-        taken = stats.counters["records_taken"]
-        assert stats.pending_records == 0 and stats.counters["records_delivered"] == taken
-        db = sqlite3.connect(tmp_path / "collector.sqlite")
-        rows = db.execute(
-            "SELECT device, COUNT(*), MIN(seq), MAX(seq) FROM readings GROUP BY device"
-        ).fetchall()
-        db.close()
-        assert sum(n for _, n, _, _ in rows) == taken
-        assert all(n == high and low == 1 for _, n, low, high in rows), "each seq once, none missing"
+        _assert_taken_stored_once(stats, tmp_path / "collector.sqlite")
     finally:
         relay.stop()
 
@@ -311,10 +309,7 @@ def test_gateway_clock_stepped_back_an_hour(tmp_path: Path, mosquitto: Mosquitto
                 clock["start"] = (START - timedelta(seconds=back_s)).isoformat()
                 clock["anchor_unix"] = time.time()
                 site.agent_config.write_text(json.dumps(config))
-                agent = Proc(
-                    command("agent", "run", "--config", str(site.agent_config), "--drain-timeout", "30"),
-                    tmp_path / f"agent-{run}.log",
-                )
+                agent = _live_agent(site.agent_config, tmp_path / f"agent-{run}.log", drain_s=30)
                 time.sleep(4)
                 assert agent.stop() == 0, agent.output()
         finally:
@@ -346,16 +341,7 @@ def test_two_collectors_on_a_shared_subscription_one_killed(tmp_path: Path) -> N
     broker = start_mosquitto(tmp_path / "broker")
     records = 10 * RECORDS
     try:
-        agent_config, collector_config = _configs(tmp_path, broker.port, confirm_timeout_s=3)
-        prefill(
-            tmp_path / "buffer.sqlite",
-            tmp_path / "gateway.key",
-            gateway=GATEWAY,
-            site=SITE,
-            records=records,
-            devices=DEVICES,
-            seal_records=PER_SEAL,
-        )
+        agent_config, collector_config = _backlog(tmp_path, broker.port, records=records, confirm_timeout_s=3)
         configs = []
         for name in ("a", "b"):
             config = json.loads(collector_config.read_text())
@@ -370,14 +356,10 @@ def test_two_collectors_on_a_shared_subscription_one_killed(tmp_path: Path) -> N
         try:
             wait_for(lambda: sum(map(len, _stored(tmp_path).values())) > records // 5, 60, "a fifth stored")
             first.kill()
-            wait_for(
-                lambda: open_stats(tmp_path / "buffer.sqlite").pending_records == 0,
-                120,
-                "every seal confirmed stored by the collector left",
-            )
         finally:
-            assert agent.stop() == 0, agent.output()
-            assert second.stop() == 0, second.output()
+            _drain_then_stop(
+                tmp_path, agent, second, 120, "every seal confirmed stored by the collector left"
+            )
         assert "subscribed to $share/mrv/" in second.output()
         _assert_all_once(tmp_path, records)
     finally:
@@ -409,10 +391,7 @@ def test_buffer_disk_full(tmp_path: Path, mosquitto: Mosquitto) -> None:
         try:
             (state / "gateway.key").write_bytes(key)
             (state / "gateway.key").chmod(0o600)
-            agent = Proc(
-                command("agent", "run", "--config", str(site.agent_config), "--drain-timeout", "60"),
-                tmp_path / "agent.log",
-            )
+            agent = _live_agent(site.agent_config, tmp_path / "agent.log")
             collector = None
             try:
                 wait_for(lambda: "acquisition paused" in agent.output(), 120, "the disk to fill")
@@ -440,12 +419,5 @@ def test_buffer_disk_full(tmp_path: Path, mosquitto: Mosquitto) -> None:
             subprocess.run(["umount", "-l", str(state)], check=False)
     assert "below the reserve" in agent.output()
     assert "cannot delete delivered seals yet" in agent.output(), "the really full disk was reached"
-    taken = stats.counters["records_taken"]
-    assert taken > full.counters["records_taken"] > 0, "readings were taken again after the pause"
-    assert stats.pending_records == 0 and stats.counters["records_delivered"] == taken
-    db = sqlite3.connect(tmp_path / "collector.sqlite")
-    rows = db.execute("SELECT device, COUNT(*), MIN(seq), MAX(seq) FROM readings GROUP BY device").fetchall()
-    (quarantined,) = db.execute("SELECT COUNT(*) FROM quarantine").fetchone()
-    db.close()
-    assert quarantined == 0 and sum(n for _, n, _, _ in rows) == taken
-    assert all(n == high and low == 1 for _, n, low, high in rows), "each seq once, none missing"
+    assert stats.counters["records_taken"] > full.counters["records_taken"] > 0, "taken again after the pause"
+    _assert_taken_stored_once(stats, tmp_path / "collector.sqlite")
