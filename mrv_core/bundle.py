@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import IO, Any, Final
 
 from mrv_core.canonical import CanonicalError
-from mrv_core.hashing import ZERO_HASH, merkle_root
+from mrv_core.hashing import merkle_root
 from mrv_core.keyring import KeyringError, Registry, parse_registry
 from mrv_core.profile import Profile, RegisterSpec
 from mrv_core.record import CLOCK_STATES, RecordError, parse_record, parse_seal
@@ -57,14 +57,13 @@ from mrv_core.verify import (
     RECORD_ALTERED,
     RECORD_FOREIGN,
     RECORD_MISSING,
-    SEAL_GAP,
-    SEAL_LINK_BROKEN,
     SEQUENCE_GAP,
     UNKNOWN_KEY,
     VALUE_MISMATCH,
     Finding,
     Keyring,
     chain_finding,
+    seal_chain_finding,
 )
 
 BUNDLE_FORMAT = "jcm-mrv-bundle"
@@ -519,21 +518,11 @@ class BundleVerifier:
         return seal
 
     def _check_seal_chain(self, seal: Any) -> None:
-        head = self.seal_chains.get(seal.gateway)
-        where = {"gateway": seal.gateway, "time_from": seal.first_time}
-        if head is None:
-            if seal.seq == 1 and seal.prev != ZERO_HASH:
-                self.result.add(Finding(SEAL_LINK_BROKEN, "seal 1 does not start from genesis", **where))
-        elif seal.seq <= head[0]:
-            kind = DUPLICATE if seal.seq == head[0] and seal.hash == head[1] else OUT_OF_ORDER
-            self.result.add(Finding(kind, f"seal {seal.seq} comes after seal {head[0]}", **where))
-            return
-        elif seal.seq > head[0] + 1:
-            self.result.add(Finding(SEAL_GAP, f"seals {head[0] + 1}..{seal.seq - 1} are missing", **where))
-        elif seal.prev != head[1]:
-            self.result.add(
-                Finding(SEAL_LINK_BROKEN, f"seal {seal.seq} does not link to seal {head[0]}", **where)
-            )
+        finding = seal_chain_finding(self.seal_chains.get(seal.gateway), seal)
+        if finding is not None:
+            self.result.add(finding)
+            if finding.kind in NOT_COUNTED:
+                return
         self.seal_chains[seal.gateway] = (seal.seq, seal.hash)
 
     def _check_merkle(self, seal: Any, records: list[tuple[int, bytes]]) -> list[tuple[bytes, bytes]] | None:

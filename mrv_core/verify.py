@@ -246,6 +246,25 @@ def chain_finding(
     return None
 
 
+def seal_chain_finding(head: tuple[int, str] | None, seal: Any) -> Finding | None:
+    """How a seal relates to its gateway's seal-chain head (seq, hash): None when it continues it, or
+    starts it from genesis. Shared by ingest and bundle verification; ``seal`` is a parsed Seal."""
+    where: dict[str, Any] = {"gateway": seal.gateway, "time_from": seal.first_time}
+    if head is None:
+        if seal.seq == 1 and seal.prev != GENESIS:
+            return Finding(SEAL_LINK_BROKEN, "seal 1 does not start from genesis", **where)
+        return None
+    head_seq, head_hash = head
+    if seal.seq <= head_seq:
+        kind = DUPLICATE if seal.seq == head_seq and seal.hash == head_hash else OUT_OF_ORDER
+        return Finding(kind, f"seal {seal.seq} comes after seal {head_seq}", **where)
+    if seal.seq > head_seq + 1:
+        return Finding(SEAL_GAP, f"seals {head_seq + 1}..{seal.seq - 1} are missing", **where)
+    if seal.prev != head_hash:
+        return Finding(SEAL_LINK_BROKEN, f"seal {seal.seq} does not link to seal {head_seq}", **where)
+    return None
+
+
 @dataclass
 class ChainChecker:
     """Walks records (and seals) in the order given and reports broken continuity.
@@ -261,33 +280,11 @@ class ChainChecker:
     findings: list[Finding] = field(default_factory=list)
 
     def add_seal(self, seal: Seal) -> None:
-        head = self.seal_heads.get(seal.gateway)
-        if head is None:
-            if seal.seq == 1 and seal.prev != GENESIS:
-                self.findings.append(
-                    Finding(SEAL_LINK_BROKEN, "seal 1 does not start from genesis", gateway=seal.gateway)
-                )
-        elif seal.seq <= head[0]:
-            kind = DUPLICATE if seal.seq == head[0] and seal.hash == head[1] else OUT_OF_ORDER
-            self.findings.append(Finding(kind, f"seal {seal.seq} after seal {head[0]}", gateway=seal.gateway))
-            return
-        elif seal.seq > head[0] + 1:
-            self.findings.append(
-                Finding(
-                    SEAL_GAP,
-                    f"seals {head[0] + 1}..{seal.seq - 1} are missing",
-                    gateway=seal.gateway,
-                    time_to=seal.first_time,
-                )
-            )
-        elif seal.prev != head[1]:
-            self.findings.append(
-                Finding(
-                    SEAL_LINK_BROKEN,
-                    f"seal {seal.seq} does not link to seal {head[0]}",
-                    gateway=seal.gateway,
-                )
-            )
+        finding = seal_chain_finding(self.seal_heads.get(seal.gateway), seal)
+        if finding is not None:
+            self.findings.append(finding)
+            if finding.kind in NOT_COUNTED:
+                return
         self.seal_heads[seal.gateway] = (seal.seq, seal.hash)
 
     def add_record(self, record: Record) -> None:

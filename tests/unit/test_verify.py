@@ -1,6 +1,7 @@
 import json
+from dataclasses import replace
 
-from mrv_core.record import parse_record
+from mrv_core.record import parse_record, parse_seal
 from mrv_core.signing import PublicKey, Signer
 from mrv_core.verify import (
     BAD_SIGNATURE,
@@ -10,11 +11,14 @@ from mrv_core.verify import (
     OUT_OF_ORDER,
     RECORD_ALTERED,
     RECORD_MISSING,
+    SEAL_GAP,
+    SEAL_LINK_BROKEN,
     SEQUENCE_GAP,
     UNKNOWN_KEY,
     ChainChecker,
     Keyring,
     check_sealed_batch,
+    seal_chain_finding,
 )
 from tests.factory import Gateway
 
@@ -109,3 +113,27 @@ def test_chain_checker() -> None:
     for r in [*records[:3], forged]:
         broken.add_record(r)
     assert [f.kind for f in broken.findings] == [HASH_LINK_BROKEN]
+
+
+def test_seal_chain_findings() -> None:
+    """Each gateway's seals form a chain too: continuing, a gap, a replay, an older seal, a broken link."""
+    gw = Gateway()
+    seals = [parse_seal(b.seal, b.signature) for b in (_batch(gw, 1) for _ in range(4))]
+    one, two, three, four = seals
+    assert seal_chain_finding(None, one) is None
+    assert seal_chain_finding((1, one.hash), two) is None
+    gap = seal_chain_finding((1, one.hash), three)
+    assert gap is not None and (gap.kind, gap.detail) == (SEAL_GAP, "seals 2..2 are missing")
+    assert gap.gateway == gw.gateway and gap.time_from == three.first_time
+    replay = seal_chain_finding((2, two.hash), two)
+    assert replay is not None and replay.kind == DUPLICATE
+    older = seal_chain_finding((3, three.hash), two)
+    assert older is not None and older.kind == OUT_OF_ORDER
+    broken = seal_chain_finding((3, two.hash), four)
+    assert broken is not None and broken.kind == SEAL_LINK_BROKEN
+    not_genesis = seal_chain_finding(None, replace(two, seq=1))
+    assert not_genesis is not None and not_genesis.detail == "seal 1 does not start from genesis"
+    chains = ChainChecker()
+    for seal in (one, three, three, two):
+        chains.add_seal(seal)
+    assert [f.kind for f in chains.findings] == [SEAL_GAP, DUPLICATE, OUT_OF_ORDER]
