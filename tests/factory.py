@@ -69,14 +69,17 @@ class Gateway:
         kwh: Decimal | float,
         quantity: str = "energy_active_export_total",
         extra: dict[str, Value] | None = None,
+        *,
+        profile: Profile | None = None,
     ) -> bytes:
+        """A reading decoded with ``profile`` (the test profile by default)."""
         seq, prev = self.heads.get(device, (0, GENESIS))
         data, digest = build_record(
             site=self.site,
             gateway=self.gateway,
             device=device,
-            profile_id="test-energy-meter",
-            profile_sha256=PROFILE_SHA,
+            profile_id="test-energy-meter" if profile is None else profile.id,
+            profile_sha256=PROFILE_SHA if profile is None else profile.sha256,
             seq=seq + 1,
             prev=prev,
             time=self.start + timedelta(minutes=minute),

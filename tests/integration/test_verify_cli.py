@@ -25,7 +25,9 @@ from collector.processing import Ingestor, ingest_messages
 from collector.store.sqlite import SqliteStore
 from mrv_core import bundle as bundle_module
 from mrv_core.bundle import seal_line
+from mrv_core.config_errors import load_yaml_text
 from mrv_core.keyring import Registry, parse_registry
+from mrv_core.profile_schema import parse_profile
 from mrv_core.record import build_seal
 from mrv_core.signing import Signer
 from tests.factory import TEST_PROFILE_YAML, Gateway
@@ -60,12 +62,21 @@ def _run(tool: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command(tool, *args), capture_output=True, text=True)
 
 
-def _fill(folder: Path, gw: Gateway, registry: Registry, blocks: range) -> None:
+# The same registers under another model's id: another profile, another hash.
+OTHER_PROFILE_YAML = TEST_PROFILE_YAML.replace("id: test-energy-meter", "id: test-energy-meter-b")
+OTHER_PROFILE = parse_profile(load_yaml_text(OTHER_PROFILE_YAML, "other"), "other")
+
+
+def _fill(folder: Path, gw: Gateway, registry: Registry, blocks: range, mixed: bool = False) -> None:
+    """Devices a and b; with ``mixed``, b is a meter of another model (its records cite another profile)."""
     store = SqliteStore(folder / "c.sqlite")
     ingestor = Ingestor(store, registry.keyring(), clock_ms=lambda: 0)
+    profiles = {"a": None, "b": OTHER_PROFILE if mixed else None}
     for block in blocks:  # seals of 6 readings per device, every 15 minutes: 90 minutes, aligned on midnight
         records = [
-            gw.record(d, block * 90 + 15 * i, 100 * block + 10 * i) for i in range(6) for d in ("a", "b")
+            gw.record(d, block * 90 + 15 * i, 100 * block + 10 * i, profile=profiles[d])
+            for i in range(6)
+            for d in ("a", "b")
         ]
         ingest_messages(ingestor, [(gw.topic, gw.message(gw.seal(records)))])
     store.close()
@@ -73,12 +84,18 @@ def _fill(folder: Path, gw: Gateway, registry: Registry, blocks: range) -> None:
 
 @pytest.fixture
 def site(tmp_path: Path) -> Site:
+    return _make_site(tmp_path)
+
+
+def _make_site(tmp_path: Path, mixed: bool = False) -> Site:
     gw = Gateway(gateway="gw-v", site="site-v")
     registry = enroll(Registry(), Enrollment(gw.gateway, gw.site, gw.signer.key_id, gw.public_key.b64), "")
     save_registry(tmp_path / "gateways.json", registry)
-    _fill(tmp_path, gw, registry, range(40))  # 2026-01-01 00:00 .. 2026-01-03 11:45
+    _fill(tmp_path, gw, registry, range(40), mixed)  # 2026-01-01 00:00 .. 2026-01-03 11:45
     (tmp_path / "profiles").mkdir()
     (tmp_path / "profiles/test.yaml").write_text(TEST_PROFILE_YAML)
+    if mixed:
+        (tmp_path / "profiles/other.yaml").write_text(OTHER_PROFILE_YAML)
     (tmp_path / "project.yaml").write_text(PROJECT_YAML)
     config = tmp_path / "collector.yaml"
     config.write_text(
@@ -365,6 +382,28 @@ def _both_paths(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[dict[str, 
         full = bundle_module.verify_bundle(path).as_dict()
         assert not fast_seals
     return fast, full
+
+
+def test_a_site_with_two_meter_models_takes_the_lean_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seals mixing meters of two models (two profiles) are regular too: every seal takes the lean
+    path, and it finds exactly what the full path finds."""
+    site = _make_site(tmp_path, mixed=True)
+    fast_seals: list[int] = []
+    original = bundle_module.BundleVerifier._fast_seal
+
+    def counting(self: bundle_module.BundleVerifier, seal: Any, *args: Any) -> None:
+        fast_seals.append(seal.seq)
+        original(self, seal, *args)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(bundle_module.BundleVerifier, "_fast_seal", counting)
+        result = bundle_module.verify_bundle(site.bundle)
+    assert result.ok and len(fast_seals) == result.seals
+    assert len(_members(site.bundle).keys() & {f"profiles/{OTHER_PROFILE.sha256}.json"}) == 1
+    fast, full = _both_paths(site.bundle, monkeypatch)
+    assert fast == full and fast["decoded_values"] == fast["records"]
 
 
 @pytest.mark.parametrize("tamper", [None, _flip, _delete, _swap, _report])
