@@ -364,8 +364,8 @@ def test_unreadable_inputs_exit_2(tmp_path: Path) -> None:
     assert _run("verify", str(tmp_path / "b.zip")).returncode == 1  # unreadable bundle: a finding
 
 
-def _both_paths(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The result of the lean path (which must have been taken) and of the full path alone."""
+def _count_lean_seals(patch: pytest.MonkeyPatch) -> list[int]:
+    """The seqs of the seals the lean path takes from now on (in ``patch``'s context)."""
     fast_seals: list[int] = []
     original = bundle_module.BundleVerifier._fast_seal
 
@@ -373,8 +373,14 @@ def _both_paths(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[dict[str, 
         fast_seals.append(seal.seq)
         original(self, seal, *args)
 
+    patch.setattr(bundle_module.BundleVerifier, "_fast_seal", counting)
+    return fast_seals
+
+
+def _both_paths(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The result of the lean path (which must have been taken) and of the full path alone."""
     with monkeypatch.context() as patch:
-        patch.setattr(bundle_module.BundleVerifier, "_fast_seal", counting)
+        fast_seals = _count_lean_seals(patch)
         fast = bundle_module.verify_bundle(path).as_dict()
         assert fast_seals, "the regular seals should take the lean path"
         patch.setattr(bundle_module, "_FIRST_LINE", re.compile(rb"(?!)"))  # no seal is regular now
@@ -390,15 +396,8 @@ def test_a_site_with_two_meter_models_takes_the_lean_path(
     """Seals mixing meters of two models (two profiles) are regular too: every seal takes the lean
     path, and it finds exactly what the full path finds."""
     site = _make_site(tmp_path, mixed=True)
-    fast_seals: list[int] = []
-    original = bundle_module.BundleVerifier._fast_seal
-
-    def counting(self: bundle_module.BundleVerifier, seal: Any, *args: Any) -> None:
-        fast_seals.append(seal.seq)
-        original(self, seal, *args)
-
     with monkeypatch.context() as patch:
-        patch.setattr(bundle_module.BundleVerifier, "_fast_seal", counting)
+        fast_seals = _count_lean_seals(patch)
         result = bundle_module.verify_bundle(site.bundle)
     assert result.ok and len(fast_seals) == result.seals
     assert len(_members(site.bundle).keys() & {f"profiles/{OTHER_PROFILE.sha256}.json"}) == 1
