@@ -100,6 +100,10 @@ class GatewayView(BaseModel):
     buffer_alarm: Literal["high water", "full"] | None = Field(
         description="'full': the gateway refuses readings (quota or disk full); 'high water': nearly so"
     )
+    resends: int | None = Field(
+        description="times since the agent started that it sent unconfirmed seals again: growing means "
+        "the broker drops messages or the collector refuses a seal (see the quarantine)"
+    )
     device_errors: dict[str, DeviceError]
     keys: list[GatewayKey]
 

@@ -66,6 +66,7 @@ def gateway_view(state: GatewayState | None, entry: Any, now_ms: int) -> dict[st
         "buffer_pending_records": buffer.get("pending_records"),
         "oldest_pending": buffer.get("oldest_pending"),
         "buffer_alarm": "full" if buffer.get("full") else "high water" if buffer.get("high_water") else None,
+        "resends": (beat.get("publisher") or {}).get("resends"),
         "device_errors": {
             name: {"consecutive_failures": d.get("consecutive_failures"), "last_error": d.get("last_error")}
             for name, d in devices.items()

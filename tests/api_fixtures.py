@@ -52,6 +52,7 @@ def build_site(tmp_path: Path) -> Site:
         "time": "2026-01-01T11:59:58.000Z",
         "heartbeat_s": 60,
         "buffer": {"pending_records": 7, "oldest_pending": "2026-01-01T11:50:00.000Z", "high_water": True},
+        "publisher": {"connected": True, "resends": 2},
         "devices": {
             "m1": {"poll_interval_s": 600, "consecutive_failures": 0, "last_error": ""},
             "m2": {"poll_interval_s": 600, "consecutive_failures": 3, "last_error": "timeout: no answer"},

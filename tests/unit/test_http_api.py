@@ -91,7 +91,7 @@ def test_gateways_view(client: TestClient) -> None:
     (gateway,) = client.get("/api/v1/gateways", headers=Site.bearer("operator")).json()
     assert gateway["status"] == "online" and gateway["gateway"] == "gw-test"
     assert gateway["buffer_pending_records"] == 7 and gateway["oldest_pending"] == "2026-01-01T11:50:00.000Z"
-    assert gateway["buffer_alarm"] == "high water"
+    assert gateway["buffer_alarm"] == "high water" and gateway["resends"] == 2
     assert gateway["clock_offset_s"] == 2.0  # received 12:00:00, gateway said 11:59:58
     assert gateway["device_errors"] == {"m2": {"consecutive_failures": 3, "last_error": "timeout: no answer"}}
     assert gateway["keys"][0]["state"] == "active"
