@@ -35,6 +35,7 @@ from agent.buffer import Buffer, BufferFullError
 from agent.config import MqttSection
 from mrv_core.envelope import build_envelope
 from mrv_core.mqtt_security import broker_password
+from mrv_core.watermark import parse_watermark, watermark_topic
 
 log = logging.getLogger(__name__)
 
@@ -48,18 +49,7 @@ MAX_CONFIRM_TIMEOUT_S = 600.0
 def topics(prefix: str, site: str, gateway: str) -> tuple[str, str, str, str]:
     """(records, retained status, retained heartbeat, collector's retained watermark) topics of a gateway."""
     base = f"{prefix}/{site}/{gateway}"
-    return f"{base}/records", f"{base}/status", f"{base}/heartbeat", f"{base}/stored"
-
-
-def parse_watermark(payload: bytes, gateway: str) -> int:
-    """``seals_through`` of a watermark message for ``gateway``; ValueError saying what is wrong."""
-    body = json.loads(payload)
-    if not isinstance(body, dict) or body.get("gateway") != gateway:
-        raise ValueError(f"not a watermark of gateway {gateway}")
-    through = body.get("seals_through")
-    if type(through) is not int or through < 0:
-        raise ValueError(f"seals_through {through!r} is not a seal number")
-    return through
+    return f"{base}/records", f"{base}/status", f"{base}/heartbeat", watermark_topic(prefix, site, gateway)
 
 
 @dataclass

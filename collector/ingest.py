@@ -30,9 +30,9 @@ from collector.config import MqttSection
 from collector.metrics import Metrics
 from collector.processing import Ingestor, IngestResult, ingest_messages
 from collector.store.base import StoreError
-from collector.watermarks import watermark_payload, watermark_topic
 from mrv_core.mqtt_security import broker_password
 from mrv_core.verify import Keyring
+from mrv_core.watermark import watermark_payload, watermark_topic
 
 log = logging.getLogger(__name__)
 

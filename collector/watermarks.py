@@ -2,16 +2,16 @@
 
 A PUBACK only says that the broker has a message, and a broker can drop it
 (Mosquitto's ``max_queued_messages``, a crash before its persistence file is
-written). So the agent keeps every seal until the collector publishes, retained
-on ``{prefix}/{site}/{gateway}/stored``, the highest N such that seals 1..N of
-the gateway are all in the store. A seal that never arrived holds the mark back
-until the agent sends it again. Stored means the seal and each of its records
-were durably decided: stored, recognised as a duplicate, or quarantined.
+written). So the agent keeps every seal until the collector publishes,
+retained on ``{prefix}/{site}/{gateway}/stored`` (mrv_core/watermark.py), the
+highest N such that seals 1..N of the gateway are all in the store. A seal
+that never arrived holds the mark back until the agent sends it again.
+Stored means the seal and each of its records were durably decided: stored,
+recognised as a duplicate, or quarantined.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -19,14 +19,6 @@ from collector.store.base import Store
 
 CHUNK = 1000  # seals read per query when a gateway's mark is first worked out from the store
 HOLES_PER_WRITE = 3  # holes looked up in the store after one write
-
-
-def watermark_topic(prefix: str, site: str, gateway: str) -> str:
-    return f"{prefix}/{site}/{gateway}/stored"
-
-
-def watermark_payload(gateway: str, through: int) -> bytes:
-    return json.dumps({"gateway": gateway, "seals_through": through}).encode()
 
 
 @dataclass
@@ -63,10 +55,8 @@ class Watermarks:
         if gateway not in self.through:
             through = 0
             while True:
-                stored = self.store.seals_between(gateway, through + 1, through + CHUNK)
                 start = through
-                while through + 1 in stored:
-                    through += 1
+                through = _walk(through, set(self.store.seals_between(gateway, through + 1, through + CHUNK)))
                 if through - start < CHUNK:
                     break
             self.through[gateway] = through

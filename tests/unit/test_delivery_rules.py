@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from agent.publisher import RateLimit, parse_watermark
-from collector.watermarks import CHUNK, Watermarks, watermark_payload
+from agent.publisher import RateLimit
+from collector.watermarks import CHUNK, Watermarks
+from mrv_core.watermark import parse_watermark, watermark_payload
 
 
 class _Seals:
