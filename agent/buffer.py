@@ -6,9 +6,9 @@ NORMAL could lose the last transactions). A record and the advance of its
 device chain are one transaction, so a crash can never reuse a sequence number
 or break a hash link. Records leave the buffer only when the collector said
 their seal is durably stored (:meth:`Buffer.delete_through`), not when the
-broker acknowledged it: a broker can drop acknowledged messages. Ids are AUTOINCREMENT: the publisher
-walks seals by id, and a reused id (SQLite reuses the highest deleted rowid
-otherwise) would be skipped.
+broker acknowledged it: a broker can drop acknowledged messages. Ids are
+AUTOINCREMENT: the publisher walks seals by id, and a reused id (SQLite reuses
+the highest deleted rowid otherwise) would be skipped.
 """
 
 from __future__ import annotations
@@ -109,6 +109,7 @@ class Buffer:
         self._db.execute("PRAGMA wal_autocheckpoint=256")
         self._db.execute("PRAGMA journal_size_limit=2097152")
         self._db.executescript(SCHEMA)
+        self._page_size = int(self._db.execute("PRAGMA page_size").fetchone()[0])  # fixed once created
         self._claim(gateway)
 
     def _claim(self, gateway: str) -> None:
@@ -195,10 +196,11 @@ class Buffer:
     def _no_room(self) -> str:
         """Why no reading may be taken now ('' if it may): quota, or free room below the reserve.
         Pages freed by delivered seals count as room: SQLite reuses them."""
-        if self.quota_bytes is not None and self._used_bytes() >= self.quota_bytes:
-            return f"the buffer holds {self._used_bytes():,} bytes, its quota is {self.quota_bytes:,}"
+        used, freed = self._page_bytes()
+        if self.quota_bytes is not None and used >= self.quota_bytes:
+            return f"the buffer holds {used:,} bytes, its quota is {self.quota_bytes:,}"
         if self.reserve_bytes:
-            free = shutil.disk_usage(self.path.parent).free + self._free_page_bytes()
+            free = shutil.disk_usage(self.path.parent).free + freed
             if free < self.reserve_bytes:
                 return f"{free:,} bytes of room left on its disk, below the reserve of {self.reserve_bytes:,}"
         return ""
@@ -207,20 +209,15 @@ class Buffer:
         self.full = True
         self.refused += 1
 
-    def _used_bytes(self) -> int:
-        """Bytes the buffer's pages hold (pages freed by delivered seals are reused, so they do not count)."""
-        pages = self._db.execute("PRAGMA page_count").fetchone()[0]
-        size = self._db.execute("PRAGMA page_size").fetchone()[0]
-        return int(pages * size) - self._free_page_bytes()
-
-    def _free_page_bytes(self) -> int:
-        free = self._db.execute("PRAGMA freelist_count").fetchone()[0]
-        size = self._db.execute("PRAGMA page_size").fetchone()[0]
-        return int(free * size)
+    def _page_bytes(self) -> tuple[int, int]:
+        """(bytes the buffer's pages hold, bytes of pages freed by delivered seals, which SQLite reuses)."""
+        pages = int(self._db.execute("PRAGMA page_count").fetchone()[0])
+        free = int(self._db.execute("PRAGMA freelist_count").fetchone()[0])
+        return (pages - free) * self._page_size, free * self._page_size
 
     def used_bytes(self) -> int:
         with self._lock:
-            return self._used_bytes()
+            return self._page_bytes()[0]
 
     def seal_pending(self, sealer: Sealer, max_records: int) -> int:
         """Seal unsealed records, oldest first, ``max_records`` per seal; records sealed."""
