@@ -298,7 +298,6 @@ class _Columns:
     digests: list[bytes]
     hexes: list[bytes]
     prevs: tuple[bytes, ...]
-    profiles: tuple[bytes, ...]  # each record's profile sha256
     seqs: tuple[bytes, ...]
     times: tuple[bytes, ...]
     texts: tuple[bytes, ...]
@@ -794,7 +793,7 @@ class BundleVerifier:
             return
         self._remember_context(seal, digests)
         hexes = list(map(binascii.hexlify, digests))
-        columns = _Columns(datas, digests, hexes, prevs, profiles, seqs, times, texts)
+        columns = _Columns(datas, digests, hexes, prevs, seqs, times, texts)
         by_device = sorted(range(len(rows)), key=devices.__getitem__)  # stable: leaf order per device
         verified = 0
         for device, run in itertools.groupby(by_device, key=devices.__getitem__):
