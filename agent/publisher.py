@@ -104,7 +104,7 @@ class Publisher:
         self._unconfirmed: dict[int, float] = {}  # seal id -> when the broker took it
         self._confirmed_id = 0  # seals up to this id are confirmed and gone (ids grow with seal seq)
         self._delete_through = 0  # the collector's watermark, to delete up to
-        self._deleted_through = -1  # what was deleted (-1: nothing yet, even a watermark 0 is applied)
+        self._deleted_through = 0  # what was deleted (a watermark of 0 deletes nothing)
         self._confirm_timeout = self.config.confirm_timeout_s
         self._rate = RateLimit(self.config.max_records_per_s)
         self._retry: list[tuple[float, list[int]]] = []
