@@ -201,11 +201,7 @@ class Ingestor:
                     SEQUENCE_CONFLICT, f"{where} differs from the stored record", evidence, record.gateway
                 )
                 return
-            predecessor = links.get(record.seq - 1)
-            before = GENESIS if record.seq == 1 else (predecessor.hash if predecessor else None)
-            successor = links.get(record.seq + 1)
-            after = successor.prev if successor else None
-            if (before is not None and before != record.prev) or (after is not None and after != record.hash):
+            if not _fits_between(links, record.seq, Link(record.hash, record.prev)):
                 quarantine(
                     HASH_LINK_BROKEN,
                     f"{where} does not fit between its stored neighbours",
@@ -314,18 +310,19 @@ class Ingestor:
         return marks
 
 
+def _fits_between(links: dict[int, Link], seq: int, here: Link) -> bool:
+    """Whether a record (hash and prev) at ``seq`` links to its neighbours in ``links``, where they are
+    there: its prev is the hash before it (genesis for seq 1), and the next one's prev is its hash."""
+    predecessor, successor = links.get(seq - 1), links.get(seq + 1)
+    before = GENESIS if seq == 1 else (predecessor.hash if predecessor else None)
+    if before is not None and here.prev != before:
+        return False
+    return successor is None or successor.prev == here.hash
+
+
 def _links_hold(links: dict[int, Link], stored: list[int]) -> bool:
-    """Each stored seq links to the stored seq before it, and the one after it to it, where both are there."""
-    for seq in stored:
-        here = links.get(seq)
-        before, after = links.get(seq - 1), links.get(seq + 1)
-        if here is None:
-            return False
-        if before is not None and here.prev != before.hash:
-            return False
-        if after is not None and after.prev != here.hash:
-            return False
-    return True
+    """Each stored seq links to its stored neighbours."""
+    return all(seq in links and _fits_between(links, seq, links[seq]) for seq in stored)
 
 
 def _seen(out: WriteSet, event: GatewayEvent) -> None:
