@@ -33,6 +33,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import math
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -61,6 +62,7 @@ from collector.store.base import (
     StoreError,
     WriteSet,
 )
+from mrv_core.record import Record, value_texts
 from mrv_core.signing import b64
 from mrv_core.timefmt import format_ms, time_ms
 
@@ -70,6 +72,75 @@ PART_CHARS = 60_000
 
 def reading_ns(time_text: str, seq: int) -> int:
     return time_ms(time_text) * NS_PER_MS + seq % NS_PER_MS
+
+
+# Line protocol for the two points of every record, written here rather than through the client's
+# Point: Point costs about 30 us per point in Python (field sorting, type dispatch, escaping each
+# field), which alone would cap ingest below the 20,000 records/s a collector must sustain
+# (docs/BENCHMARKS.md). The output is the same bytes Point writes, escaping included
+# (tests/unit/test_influx_lines.py compares the two); everything else still goes through Point.
+_TAG_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": r"\n", "\t": r"\t", "\r": r"\r"})
+
+
+def _tag(value: str) -> str:
+    escaped = value.translate(_TAG_ESCAPES)
+    return escaped + " " if escaped.endswith("\\") else escaped
+
+
+def _string(value: bytes) -> bytes:
+    """A line-protocol string field's body."""
+    return value.replace(b"\\", b"\\\\").replace(b'"', b'\\"')
+
+
+_FIELD_NAMES: dict[bytes, bytes] = {}  # quantity name -> escaped field key (the vocabulary is small)
+
+
+def _field_name(name: bytes) -> bytes:
+    key = _FIELD_NAMES.get(name)
+    if key is None:
+        if len(_FIELD_NAMES) > 10_000:
+            _FIELD_NAMES.clear()
+        key = _FIELD_NAMES[name] = name.decode().translate(_TAG_ESCAPES).encode()
+    return key
+
+
+def _float(text: bytes) -> bytes | None:
+    """A decimal text as a float field: the text itself (InfluxDB rounds it to the same float64 as
+    Point's shorter repr would give) unless it is long enough to overflow; None if not finite."""
+    if len(text) < 300 and not text.translate(None, b"-.0123456789"):
+        return text
+    try:
+        number = float(text)  # exponent, NaN, Infinity (full-parse records), or very long
+    except ValueError:
+        return None
+    return str(number).encode() if math.isfinite(number) else None
+
+
+def reading_lines(record: Record, seal_seq: int, leaf: int) -> bytes:
+    """The ``mrv_reading`` and ``mrv_chain`` points of one record, as line protocol."""
+    tags = f"device={_tag(record.device)},gateway={_tag(record.gateway)},site={_tag(record.site)}".encode()
+    at = reading_ns(record.time, record.seq)
+    fields: list[tuple[bytes, bytes | None]] = [
+        (b"hash", b'"%s"' % record.hash.encode()),
+        (b"leaf", b"%di" % leaf),
+        (b"record", b'"%s"' % _string(record.data)),
+        (b"seal_seq", b"%di" % seal_seq),
+        (b"seq", b"%di" % record.seq),
+    ]
+    # the dashboards' numbers, as floats; the evidence is the record
+    fields.extend((name, _float(text)) for name, text in value_texts(record.values))
+    fields.sort()  # by name, as Point orders them
+    body = b",".join(b"%s=%s" % (_field_name(name), text) for name, text in fields if text is not None)
+    reading = b"mrv_reading,%s %s %d" % (tags, body, at)
+    chain = b'mrv_chain,%s hash="%s",prev="%s",reading_ns=%di,seal_seq=%di %d' % (
+        tags,
+        record.hash.encode(),
+        record.prev.encode(),
+        at,
+        seal_seq,
+        record.seq,
+    )
+    return reading + b"\n" + chain
 
 
 def _quote(value: str) -> str:
@@ -183,35 +254,7 @@ class InfluxStore:
                 .field("last_ms", time_ms(seal.last_time))
                 .time(seal.seq, WritePrecision.NS)
             )
-        for record, seal, leaf in items.records:
-            at = reading_ns(record.time, record.seq)
-            point = (
-                Point("mrv_reading")
-                .tag("site", record.site)
-                .tag("gateway", record.gateway)
-                .tag("device", record.device)
-                .field("seq", record.seq)
-                .field("hash", record.hash)
-                .field("record", record.data.decode("ascii"))
-                .field("seal_seq", seal.seq)
-                .field("leaf", leaf)
-                .time(at, WritePrecision.NS)
-            )
-            for name, value in record.values.items():
-                if value.value is not None:
-                    point.field(name, float(value.value))
-            points.append(point)
-            points.append(
-                Point("mrv_chain")
-                .tag("site", record.site)
-                .tag("gateway", record.gateway)
-                .tag("device", record.device)
-                .field("hash", record.hash)
-                .field("prev", record.prev)
-                .field("reading_ns", at)
-                .field("seal_seq", seal.seq)
-                .time(record.seq, WritePrecision.NS)
-            )
+        lines: list[bytes] = [reading_lines(record, seal.seq, leaf) for record, seal, leaf in items.records]
         for item in items.quarantine:
             points.extend(self._quarantine_points(item))
         points.extend(self._gap_point(gap) for gap in items.gaps)
@@ -219,16 +262,18 @@ class InfluxStore:
         # Bounded requests: InfluxDB refuses large bodies (25 MB by default in 1.x) by
         # closing the connection, and an unbounded write would fail on every retry.
         # A failure after some chunks is safe: points are idempotent and the caller
-        # retries the whole write before acknowledging anything.
-        for start in range(0, len(points), self.points_per_write):
-            chunk = points[start : start + self.points_per_write]
+        # retries the whole write before acknowledging anything. A record is two points.
+        everything: list[bytes | Point] = [*points, *lines]
+        per_request = max(1, self.points_per_write // 2)
+        for start in range(0, len(everything), per_request):
+            chunk = everything[start : start + per_request]
             try:
                 # every point carries its own precision (ns), which the client honours
                 self._write.write(bucket=self.bucket, org=self.org, record=chunk)
             except (InfluxDBError, ApiException, HTTPError, OSError, ValueError) as exc:
                 raise StoreError(
-                    f"{self.url}: write of points {start}..{start + len(chunk) - 1} "
-                    f"of {len(points)} failed: {exc}"
+                    f"{self.url}: write of items {start}..{start + len(chunk) - 1} "
+                    f"of {len(everything)} failed: {exc}"
                 ) from None
 
     @staticmethod
