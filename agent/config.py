@@ -6,7 +6,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from mrv_core.config_errors import load_document
 from mrv_core.mqtt_security import TlsSection
@@ -76,6 +76,15 @@ class MqttSection(_Strict):
         default=None, description="TLS to the broker, mutual with a client certificate"
     )
     keepalive_s: int = Field(default=30, ge=5, le=3600)
+    reconnect_min_s: float = Field(
+        default=1.0, gt=0, description="ceiling of the first reconnection wait; doubles each failed attempt"
+    )
+    reconnect_max_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="largest ceiling; each wait is drawn at random below the ceiling (jitter), so "
+        "gateways that lost the broker together do not reconnect together; back to the start once connected",
+    )
     topic_prefix: str = "mrv/v1"
     max_inflight: int = Field(default=20, ge=1, le=1000)
     max_message_bytes: int = Field(default=256 * 1024, ge=4096, le=64 * 1024 * 1024)
@@ -96,6 +105,14 @@ class MqttSection(_Strict):
         default=100, ge=1, le=100_000, description="seals sent but not yet confirmed stored by the collector"
     )
     heartbeat_s: float = Field(default=60.0, gt=0, description="real seconds between retained heartbeats")
+
+    @field_validator("reconnect_max_s")
+    @classmethod
+    def _max_not_below_min(cls, value: float, info: ValidationInfo) -> float:
+        low = info.data.get("reconnect_min_s")
+        if low is not None and value < low:
+            raise ValueError(f"must be at least reconnect_min_s ({low})")
+        return value
 
 
 class SimulatedClockSection(_Strict):

@@ -12,6 +12,9 @@ the oldest (the collector stores duplicates once). "No matching subscribers"
 
 paho calls ``on_publish`` while holding its own lock, so callbacks only put
 events on a queue; the worker thread owns all state and all disk writes.
+
+paho's loop thread reconnects by itself; ``JitteredClient`` makes each wait a
+random draw (``agent.backoff``, ``mqtt.reconnect_min_s``/``reconnect_max_s``).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from agent.backoff import Backoff
 from agent.buffer import Buffer, BufferFullError
 from agent.config import MqttSection
 from mrv_core.envelope import build_envelope
@@ -65,6 +69,22 @@ class RateLimit:
     def spend(self, now: float, records: int) -> None:
         if self.per_s is not None:
             self.next_at = max(now, self.next_at) + records / self.per_s
+
+
+class JitteredClient(mqtt.Client):
+    """paho doubles its reconnect wait in lock-step on every gateway: draw each wait at random instead."""
+
+    def __init__(self, backoff: Backoff, **kwargs: Any) -> None:
+        super().__init__(CallbackAPIVersion.VERSION2, **kwargs)
+        self.backoff = backoff  # reset by the on_connect callback of a successful connection
+
+    def _reconnect_wait(self) -> None:
+        # paho's loop thread calls this before every reconnection attempt; after reconnect_delay_set
+        # (which clears paho's doubling) it waits exactly min_delay, which paho adds to time.time(),
+        # so a float works despite the int annotation.
+        delay = self.backoff.next_delay_s()
+        self.reconnect_delay_set(delay, delay)  # type: ignore[arg-type]
+        super()._reconnect_wait()
 
 
 @dataclass
@@ -113,10 +133,10 @@ class Publisher:
         self._thread: threading.Thread | None = None
         self._client = self._make_client()
 
-    def _make_client(self) -> mqtt.Client:
+    def _make_client(self) -> JitteredClient:
         v5 = self.config.protocol == "5"
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
+        client = JitteredClient(
+            Backoff(self.config.reconnect_min_s, self.config.reconnect_max_s),
             client_id=self.config.client_id or f"mrv-agent-{self.site}-{self.gateway}",
             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
             clean_session=None if v5 else False,
@@ -132,7 +152,6 @@ class Publisher:
                 keyfile=str(tls.key_file) if tls.key_file else None,
             )
         client.max_inflight_messages_set(self.config.max_inflight)
-        client.reconnect_delay_set(1, 60)
         client.will_set(self.status_topic, self._status("offline"), qos=1, retain=True)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
@@ -156,6 +175,7 @@ class Publisher:
         if reason.is_failure:
             self._events.put(("refused", str(reason)))
             return
+        self._client.backoff.reset()  # this thread is paho's, the one that reads it
         client.publish(self.status_topic, self._status("online"), qos=1, retain=True)
         client.subscribe(self.stored_topic, qos=1)
         self._events.put(("connected", bool(flags.session_present)))

@@ -1,13 +1,24 @@
 """Delivery rules: the collector's watermark (seals 1..N stored, never past a hole), the agent's reading of it,
-and the backlog drain rate."""
+the backlog drain rate and the agent's jittered reconnect backoff."""
 
 from __future__ import annotations
 
+import random
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
+from paho.mqtt.client import ConnectFlags
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.reasoncodes import ReasonCode
 
-from agent.publisher import RateLimit
+from agent.backoff import FLOOR_S, Backoff, reconnect_delay_s
+from agent.buffer import Buffer
+from agent.config import MqttSection
+from agent.publisher import JitteredClient, Publisher, RateLimit
 from collector.watermarks import CHUNK, Watermarks
 from mrv_core.watermark import parse_watermark, watermark_payload
 
@@ -79,3 +90,99 @@ def test_drain_rate_limit_averages_out() -> None:
     unlimited = RateLimit(None)
     unlimited.spend(0.0, 10**9)
     assert unlimited.ready(0.0)
+
+
+def _draws(
+    attempt: int, base_s: float = 1.0, cap_s: float = 120.0, seed: int = 7, n: int = 500
+) -> list[float]:
+    rnd = random.Random(seed)
+    return [reconnect_delay_s(attempt, base_s, cap_s, rnd) for _ in range(n)]
+
+
+def test_reconnect_delay_stays_between_the_floor_and_the_ceiling() -> None:
+    for attempt in (0, 1, 3, 7, 10, 5000):  # 2.0**5000 would overflow a float
+        ceiling = min(120.0, 2.0 ** min(attempt, 10))
+        assert all(FLOOR_S <= d <= ceiling for d in _draws(attempt)), attempt
+    tiny = _draws(0, base_s=0.01, cap_s=0.01)
+    assert all(0.0 < d <= 0.01 for d in tiny), "a ceiling under the floor wins"
+    with pytest.raises(ValueError):
+        reconnect_delay_s(-1, 1.0, 120.0, random.Random(0))
+
+
+def test_reconnect_ceiling_doubles_with_attempts_up_to_the_cap() -> None:
+    highest = [max(_draws(attempt, base_s=1.0, cap_s=30.0)) for attempt in range(8)]
+    for attempt, top in enumerate(highest):
+        ceiling = min(30.0, 2.0**attempt)
+        assert 0.95 * ceiling <= top <= ceiling, (attempt, top)
+    assert highest[:5] == sorted(highest[:5]) and highest[4] > 15, "grows: 1, 2, 4, 8, 16 s"
+    assert all(top > 28.5 for top in highest[5:]), "then stays at the 30 s cap"
+
+
+def test_reconnect_delay_is_jittered() -> None:
+    """Fails on plain exponential backoff: gateways cut off together must not retry together."""
+    for attempt in (0, 3, 10):
+        assert reconnect_delay_s(attempt, 1.0, 120.0, random.Random(1)) != reconnect_delay_s(
+            attempt, 1.0, 120.0, random.Random(2)
+        ), "two gateways, the same attempt, different waits"
+        draws, ceiling = _draws(attempt), min(120.0, 2.0**attempt)
+        assert min(draws) < 0.25 * ceiling and max(draws) > 0.75 * ceiling, "spread over the whole interval"
+        assert len(set(draws)) > 400
+
+
+def test_backoff_starts_over_after_a_successful_connection(tmp_path: Path) -> None:
+    backoff = Backoff(1.0, 120.0, random.Random(3))
+    for _ in range(6):
+        backoff.next_delay_s()
+    assert backoff.attempt == 6
+    backoff.reset()
+    assert backoff.next_delay_s() <= 1.0 and backoff.attempt == 1
+
+    # The publisher resets it on a successful CONNACK, not on a refused one.
+    publisher = Publisher(MqttSection(), "s", "gw-1", Buffer(tmp_path / "b.sqlite", "gw-1"))
+    client = publisher._client
+    client.backoff.attempt = 5
+    refused = ReasonCode(PacketTypes.CONNACK, "Not authorized")
+    publisher._on_connect(client, None, ConnectFlags(False), refused, None)
+    assert client.backoff.attempt == 5, "a refused connection keeps backing off"
+    success = ReasonCode(PacketTypes.CONNACK, "Success")
+    publisher._on_connect(client, None, ConnectFlags(False), success, None)
+    assert client.backoff.attempt == 0
+
+
+@dataclass
+class _Recorded(Backoff):
+    delays: list[float] = field(default_factory=list)
+
+    def next_delay_s(self) -> float:
+        self.delays.append(super().next_delay_s())
+        return self.delays[-1]
+
+
+def test_paho_loop_thread_waits_our_jittered_delay() -> None:
+    """JitteredClient overrides a private paho method: if paho renamed it, reconnects would silently
+    go back to lock-step. Against a local port that refuses connections, paho's own loop thread must
+    draw from our backoff before each attempt and wait (at least) what was drawn."""
+    backoff = _Recorded(0.05, 0.2, random.Random(5))
+    failures: list[float] = []
+    with socket.socket() as refusing:
+        refusing.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+        client = JitteredClient(backoff, client_id="jitter-test")
+        client.on_connect_fail = lambda _c, _u: failures.append(time.monotonic())
+        client.connect_async("127.0.0.1", refusing.getsockname()[1])
+        client.loop_start()
+        deadline = time.monotonic() + 10
+        while len(failures) < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        client.loop_stop()
+    assert len(failures) >= 4 and backoff.attempt >= 3
+    for i, delay in enumerate(backoff.delays[:3]):
+        assert failures[i + 1] - failures[i] >= delay - 0.005, (i, delay)
+    assert len(set(backoff.delays)) == len(backoff.delays), "each wait drawn anew"
+
+
+def test_reconnect_bounds_are_validated() -> None:
+    assert MqttSection().reconnect_min_s == 1.0 and MqttSection().reconnect_max_s == 120.0
+    with pytest.raises(ValueError, match=r"reconnect_max_s\n.*must be at least reconnect_min_s \(10\.0\)"):
+        MqttSection(reconnect_min_s=10, reconnect_max_s=5)
+    with pytest.raises(ValueError, match=r"reconnect_min_s\n.*greater than 0"):
+        MqttSection(reconnect_min_s=0)
