@@ -216,13 +216,14 @@ def _values(raw_values: Mapping[str, Any]) -> dict[str, Value]:
     return values
 
 
-def parse_record(data: bytes, *, strict: bool = True) -> Record:
+def parse_record(data: bytes, *, strict: bool = True, digest: bytes | None = None) -> Record:
     """Parse and check a record's bytes. ``strict`` also refuses non-canonical bytes.
 
     Records in the common layout (see :func:`_common_record`) are read without a JSON parse;
-    any other bytes take the full parse, which says exactly what is wrong."""
+    any other bytes take the full parse, which says exactly what is wrong. ``digest``: the bytes'
+    SHA-256 when the caller has it already (Merkle checks hash every record)."""
     if strict:
-        common = _common_record(data)
+        common = _common_record(data, digest)
         if common is not None:
             return common
     return _parse_full(data, strict)
@@ -340,7 +341,7 @@ def _canonical_values(values: bytes, profile_sha: bytes) -> bool:
     return True
 
 
-def _common_record(data: bytes) -> Record | None:
+def _common_record(data: bytes, digest: bytes | None = None) -> Record | None:
     """The record of ``data`` if its bytes are in the common layout, else None."""
     match = _COMMON.fullmatch(data)
     if match is None:
@@ -354,7 +355,7 @@ def _common_record(data: bytes) -> Record | None:
         return None
     return Record(
         data=data,
-        hash=hashlib.sha256(data).hexdigest(),
+        hash=(hashlib.sha256(data).digest() if digest is None else digest).hex(),
         site=site.decode("ascii"),
         gateway=gateway.decode("ascii"),
         device=device.decode("ascii"),
@@ -396,12 +397,22 @@ class _LazyValues(Mapping[str, Value]):
     def __repr__(self) -> str:
         return repr(self._items())
 
+    @property
+    def text(self) -> bytes:
+        return self._text
+
     def texts(self) -> list[tuple[bytes, bytes]]:
         found: list[tuple[bytes, bytes]] = _VALUE_TEXT.findall(self._text)
         return found
 
 
 _VALUE_TEXT = re.compile(rb'"([a-z0-9_]+)":\{"raw":"[^"]*","unit":"[^"]*","value":"([^"]*)"\}')
+
+
+def values_text(values: Mapping[str, Value]) -> bytes | None:
+    """The canonical JSON text of a common-layout record's values (checked when the record was
+    read), to be scanned without decoding; None for other records."""
+    return values.text if isinstance(values, _LazyValues) else None
 
 
 def value_texts(values: Mapping[str, Value]) -> list[tuple[bytes, bytes]]:

@@ -164,9 +164,9 @@ def check_sealed_batch(
             )
         )
     records: list[Record] = []
-    for index, data in enumerate(record_bytes):
+    for index, (data, digest) in enumerate(zip(record_bytes, hashes, strict=True)):
         try:
-            record = parse_record(data, strict=strict)
+            record = parse_record(data, strict=strict, digest=digest)
         except RecordError as exc:
             findings.append(Finding(MALFORMED, f"seal {seal.seq} leaf {index}: {exc}", **where))
             continue
