@@ -31,13 +31,17 @@ kept for the crediting period and beyond, and index points sit near 1970).
 from __future__ import annotations
 
 import base64
+import functools
 import http.client
+import itertools
 import json
 import math
+import re
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from influxdb_client.client.exceptions import InfluxDBError
@@ -62,12 +66,13 @@ from collector.store.base import (
     StoreError,
     WriteSet,
 )
-from mrv_core.record import Record, value_texts
+from mrv_core.record import Record, Seal, value_texts, values_text
 from mrv_core.signing import b64
 from mrv_core.timefmt import format_ms, time_ms
 
 NS_PER_MS = 1_000_000
 PART_CHARS = 60_000
+SENDERS = 2  # write requests in flight: InfluxDB parses them in parallel
 
 
 def reading_ns(time_text: str, seq: int) -> int:
@@ -85,6 +90,11 @@ _TAG_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": r"\n", "
 def _tag(value: str) -> str:
     escaped = value.translate(_TAG_ESCAPES)
     return escaped + " " if escaped.endswith("\\") else escaped
+
+
+@functools.lru_cache(maxsize=65536)
+def _tags(site: str, gateway: str, device: str) -> bytes:
+    return f"device={_tag(device)},gateway={_tag(gateway)},site={_tag(site)}".encode()
 
 
 def _string(value: bytes) -> bytes:
@@ -116,21 +126,39 @@ def _float(text: bytes) -> bytes | None:
     return str(number).encode() if math.isfinite(number) else None
 
 
+# A common-layout record's values text read as float fields by one regex scan: every value with a
+# decimal text short enough never to overflow; if any is not like that, the general path.
+_NUMBER = re.compile(
+    rb'"([a-z0-9_]+)":\{"raw":"[^"]*","unit":"[^"]*","value":"(-?[0-9]{1,150}(?:\.[0-9]{1,150})?)"\}'
+)
+
+
+def _numbers(record: Record) -> bytes:
+    """``name=value,...``: the record's values as float fields, for dashboards (the evidence is the
+    record itself); values without a number, or not finite as a float, are left out as Point does."""
+    text = values_text(record.values)
+    if text is not None:
+        pairs = _NUMBER.findall(text)
+        if len(pairs) == text.count(b'{"raw"'):
+            return (b"%s=%s," * len(pairs))[:-1] % tuple(itertools.chain.from_iterable(pairs))
+    numbers = ((name, _float(text)) for name, text in value_texts(record.values))
+    return b",".join(b"%s=%s" % (_field_name(name), number) for name, number in numbers if number is not None)
+
+
 def reading_lines(record: Record, seal_seq: int, leaf: int) -> bytes:
     """The ``mrv_reading`` and ``mrv_chain`` points of one record, as line protocol."""
-    tags = f"device={_tag(record.device)},gateway={_tag(record.gateway)},site={_tag(record.site)}".encode()
+    tags = _tags(record.site, record.gateway, record.device)
     at = reading_ns(record.time, record.seq)
-    fields: list[tuple[bytes, bytes | None]] = [
-        (b"hash", b'"%s"' % record.hash.encode()),
-        (b"leaf", b"%di" % leaf),
-        (b"record", b'"%s"' % _string(record.data)),
-        (b"seal_seq", b"%di" % seal_seq),
-        (b"seq", b"%di" % record.seq),
-    ]
-    # the dashboards' numbers, as floats; the evidence is the record
-    fields.extend((name, _float(text)) for name, text in value_texts(record.values))
-    fields.sort()  # by name, as Point orders them
-    body = b",".join(b"%s=%s" % (_field_name(name), text) for name, text in fields if text is not None)
+    numbers = _numbers(record)
+    body = b'%s%shash="%s",leaf=%di,record="%s",seal_seq=%di,seq=%di' % (
+        numbers,
+        b"," if numbers else b"",
+        record.hash.encode(),
+        leaf,
+        _string(record.data),
+        seal_seq,
+        record.seq,
+    )
     reading = b"mrv_reading,%s %s %d" % (tags, body, at)
     chain = b'mrv_chain,%s hash="%s",prev="%s",reading_ns=%di,seal_seq=%di %d' % (
         tags,
@@ -171,6 +199,7 @@ class InfluxStore:
             url=self.url, token=token or "none", org=org, timeout=int(timeout_s * 1000)
         )
         self._write = self._client.write_api(write_options=SYNCHRONOUS)
+        self._sender = ThreadPoolExecutor(max_workers=SENDERS, thread_name_prefix="influx-write")
         self._quarantine_counter = 0
         self._event_counter = 0
 
@@ -254,7 +283,6 @@ class InfluxStore:
                 .field("last_ms", time_ms(seal.last_time))
                 .time(seal.seq, WritePrecision.NS)
             )
-        lines: list[bytes] = [reading_lines(record, seal.seq, leaf) for record, seal, leaf in items.records]
         for item in items.quarantine:
             points.extend(self._quarantine_points(item))
         points.extend(self._gap_point(gap) for gap in items.gaps)
@@ -262,19 +290,43 @@ class InfluxStore:
         # Bounded requests: InfluxDB refuses large bodies (25 MB by default in 1.x) by
         # closing the connection, and an unbounded write would fail on every retry.
         # A failure after some chunks is safe: points are idempotent and the caller
-        # retries the whole write before acknowledging anything. A record is two points.
-        everything: list[bytes | Point] = [*points, *lines]
-        per_request = max(1, self.points_per_write // 2)
-        for start in range(0, len(everything), per_request):
-            chunk = everything[start : start + per_request]
-            try:
-                # every point carries its own precision (ns), which the client honours
-                self._write.write(bucket=self.bucket, org=self.org, record=chunk)
-            except (InfluxDBError, ApiException, HTTPError, OSError, ValueError) as exc:
-                raise StoreError(
-                    f"{self.url}: write of items {start}..{start + len(chunk) - 1} "
-                    f"of {len(everything)} failed: {exc}"
-                ) from None
+        # retries the whole write before acknowledging anything. One request is sent
+        # while the next is formatted (InfluxDB parses while Python formats).
+        sent: list[Future[None]] = []
+        try:
+            for chunk in self._chunks(points, items.records):
+                if len(sent) > SENDERS:
+                    sent[-SENDERS - 1].result()  # at most one request waiting for a sender
+                sent.append(self._sender.submit(self._send, chunk, len(sent)))
+        finally:
+            errors = [exc for exc in (future.exception() for future in sent) if exc is not None]
+        if errors:
+            raise errors[0]
+
+    def _chunks(
+        self, points: list[Point], records: list[tuple[Record, Seal, int]]
+    ) -> Iterator[list[bytes | Point]]:
+        """Requests of at most ``points_per_write`` points (a record is two)."""
+        size = max(1, self.points_per_write // 2)
+        chunk: list[bytes | Point] = []
+        lines = (reading_lines(record, seal.seq, leaf) for record, seal, leaf in records)
+        every: Iterator[bytes | Point] = itertools.chain(points, lines)
+        for item in every:
+            if len(chunk) >= size:
+                yield chunk
+                chunk = []
+            chunk.append(item)
+        if chunk:
+            yield chunk
+
+    def _send(self, chunk: list[bytes | Point], index: int) -> None:
+        try:
+            # every Point carries its own precision (ns), which the client honours; lines are ns
+            self._write.write(bucket=self.bucket, org=self.org, record=chunk)
+        except (InfluxDBError, ApiException, HTTPError, OSError, ValueError) as exc:
+            raise StoreError(
+                f"{self.url}: write request {index + 1} ({len(chunk)} items) failed: {exc}"
+            ) from None
 
     @staticmethod
     def _gap_point(gap: Gap) -> Point:
@@ -520,4 +572,5 @@ class InfluxStore:
         )
 
     def close(self) -> None:
+        self._sender.shutdown(wait=True)
         self._client.close()
