@@ -59,6 +59,16 @@ class IngestResult:
         self.quarantined.update(other.quarantined)
 
 
+@dataclass
+class Prepared:
+    """A group of messages verified and classified, not yet written: what to write, what happened,
+    and the seals it handles per (site, gateway) (their watermarks move once it is written)."""
+
+    out: WriteSet
+    result: IngestResult
+    sealed: dict[tuple[str, str], set[int]]
+
+
 def topic_parts(topic: str) -> tuple[str, str, str]:
     """(site, gateway, kind) of ``{prefix}/{site}/{gateway}/{kind}``; empty strings if too short."""
     parts = topic.split("/")
@@ -95,6 +105,10 @@ class Ingestor:
     sealed: dict[tuple[str, str], set[int]] = field(default_factory=dict)  # (site, gateway): in this write
     shared: bool = False  # other collectors write the same store (MQTT shared subscription)
     watermarks: Watermarks = field(init=False)
+    # Prepared but not yet written (ingest writes one group while it prepares the next): looked up
+    # as if stored, so that a record or seal redelivered meanwhile is still seen as a duplicate.
+    pending_links: dict[tuple[str, str], dict[int, Link]] = field(default_factory=dict)
+    pending_seals: dict[tuple[str, int], str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.watermarks = Watermarks(self.store)
@@ -145,7 +159,9 @@ class Ingestor:
                 quarantine(finding.kind, finding.detail, evidence, gateway)
             return
         seal = check.seal
-        known = self.store.seal_hash(seal.gateway, seal.seq)
+        known = self.pending_seals.get((seal.gateway, seal.seq))
+        if known is None:
+            known = self.store.seal_hash(seal.gateway, seal.seq)
         if known is not None and known != seal.hash:
             quarantine(
                 SEAL_CONFLICT, f"seal {seal.seq} differs from the stored seal {seal.seq}", evidence, gateway
@@ -256,17 +272,63 @@ class Ingestor:
     def _links(self, record: Record, out: WriteSet, seqs: tuple[int, ...]) -> dict[int, Link]:
         """Stored links around ``record``, including records about to be written with it."""
         found = self.store.links(record.gateway, record.device, [s for s in seqs if s >= 1])
+        held = self.pending_links.get((record.gateway, record.device), {})
+        found.update((seq, held[seq]) for seq in seqs if seq in held)
         for pending, _, _ in out.records:
             if pending.gateway == record.gateway and pending.device == record.device and pending.seq in seqs:
                 found[pending.seq] = Link(pending.hash, pending.prev)
         return found
 
     def forget_heads(self) -> None:
-        """After a failed write the cached heads, gaps and watermarks may be ahead of the store."""
+        """After a failed write the cached heads, gaps and watermarks may be ahead of the store; what
+        was prepared and not written must be prepared again."""
         self.heads.clear()
         self.open_gaps.clear()
         self.sealed.clear()
+        self.pending_links.clear()
+        self.pending_seals.clear()
         self.watermarks.forget()
+
+    def prepare_messages(self, messages: list[tuple[str, bytes]]) -> Prepared:
+        """Verify and classify a group of messages; held as pending until :meth:`release`."""
+        out = WriteSet()
+        total = IngestResult()
+        self.begin()
+        for topic, payload in messages:
+            total.add(self.prepare(topic, payload, out))
+        prepared = Prepared(out, total, self.sealed)
+        self.sealed = {}
+        for seal in out.seals:
+            self.pending_seals[(seal.gateway, seal.seq)] = seal.hash
+        for record, _, _ in out.records:
+            self.pending_links.setdefault((record.gateway, record.device), {})[record.seq] = Link(
+                record.hash, record.prev
+            )
+        return prepared
+
+    def commit(self, prepared: Prepared) -> IngestResult:
+        """Write a prepared group durably, then work out the watermarks it moves. May run on a writer
+        thread while the next group is prepared; raises :class:`StoreError` if the store failed."""
+        out = prepared.out
+        if out:
+            self.store.write(out)
+        if self.shared and out.records:
+            repairs = self.repair_gaps({(r.gateway, r.device) for r, _, _ in out.records})
+            if repairs:
+                self.store.write(repairs)
+        prepared.result.watermarks = self.confirm_sealed(prepared.sealed)
+        return prepared.result
+
+    def release(self, prepared: Prepared) -> None:
+        """A group is written (or given up): the store answers for it from now on."""
+        for seal in prepared.out.seals:
+            self.pending_seals.pop((seal.gateway, seal.seq), None)
+        for record, _, _ in prepared.out.records:
+            held = self.pending_links.get((record.gateway, record.device))
+            if held is not None:
+                held.pop(record.seq, None)
+                if not held:
+                    del self.pending_links[(record.gateway, record.device)]
 
     def begin(self) -> None:
         """Before a write: with other collectors writing the same store, heads and open gaps are read
@@ -302,12 +364,10 @@ class Ingestor:
         self.open_gaps.clear()
         return out
 
-    def confirm_sealed(self) -> dict[tuple[str, str], int]:
+    def confirm_sealed(self, sealed: dict[tuple[str, str], set[int]]) -> dict[tuple[str, str], int]:
         """After a durable write: the watermark of every gateway whose seals it handled."""
         learn = self.watermarks.learn
-        marks = {(site, gateway): learn(gateway, seqs) for (site, gateway), seqs in self.sealed.items()}
-        self.sealed.clear()
-        return marks
+        return {(site, gateway): learn(gateway, seqs) for (site, gateway), seqs in sealed.items()}
 
 
 def _fits_between(links: dict[int, Link], seq: int, here: Link) -> bool:
@@ -375,20 +435,11 @@ def ingest_messages(ingestor: Ingestor, messages: list[tuple[str, bytes]]) -> In
     Raises :class:`collector.store.base.StoreError` when the store failed; then
     nothing may be acknowledged and the same messages must be offered again.
     """
-    out = WriteSet()
-    total = IngestResult()
-    ingestor.begin()
-    for topic, payload in messages:
-        total.add(ingestor.prepare(topic, payload, out))
+    prepared = ingestor.prepare_messages(messages)
     try:
-        if out:
-            ingestor.store.write(out)
-        if ingestor.shared and out.records:
-            repairs = ingestor.repair_gaps({(r.gateway, r.device) for r, _, _ in out.records})
-            if repairs:
-                ingestor.store.write(repairs)
+        return ingestor.commit(prepared)
     except StoreError:
         ingestor.forget_heads()
         raise
-    total.watermarks = ingestor.confirm_sealed()
-    return total
+    finally:
+        ingestor.release(prepared)

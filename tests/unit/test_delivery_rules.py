@@ -19,8 +19,11 @@ from agent.backoff import FLOOR_S, Backoff, reconnect_delay_s
 from agent.buffer import Buffer
 from agent.config import MqttSection
 from agent.publisher import JitteredClient, Publisher, RateLimit
+from collector.processing import Ingestor
+from collector.store.sqlite import SqliteStore
 from collector.watermarks import CHUNK, Watermarks
 from mrv_core.watermark import parse_watermark, watermark_payload
+from tests.factory import Gateway
 
 
 class _Seals:
@@ -186,3 +189,39 @@ def test_reconnect_bounds_are_validated() -> None:
         MqttSection(reconnect_min_s=10, reconnect_max_s=5)
     with pytest.raises(ValueError, match=r"reconnect_min_s\n.*greater than 0"):
         MqttSection(reconnect_min_s=0)
+
+
+def _ingestor(tmp_path: Path) -> tuple[Ingestor, SqliteStore, Gateway]:
+    store = SqliteStore(tmp_path / "store.sqlite")
+    gw = Gateway()
+    return Ingestor(store, gw.keyring(), clock_ms=lambda: 0), store, gw
+
+
+def test_a_group_prepared_while_the_last_is_being_written_sees_its_records_as_stored(tmp_path: Path) -> None:
+    """Ingest prepares the next group while the last one is written: a redelivery in between is a
+    duplicate, not a second copy, and what it adds continues the chain."""
+    ingestor, store, gw = _ingestor(tmp_path)
+    records = [gw.record("m1", i, i) for i in range(4)]
+    first_message = gw.message(gw.seal(records[:3]))
+    first = ingestor.prepare_messages([(gw.topic, first_message)])
+    again = ingestor.prepare_messages(
+        [(gw.topic, first_message), (gw.topic, gw.message(gw.seal(records[3:])))]
+    )
+    assert (again.result.stored, again.result.duplicates, again.result.gaps) == (1, 3, 0)
+    assert [seal.seq for seal in again.out.seals] == [2], "seal 1 is written once"
+    for prepared in (first, again):
+        ingestor.commit(prepared)
+        ingestor.release(prepared)
+    assert store.counts().records == 4 and store.counts().seals == 2
+    assert not ingestor.pending_links and not ingestor.pending_seals
+
+
+def test_a_failed_write_forgets_what_was_prepared_on_top_of_it(tmp_path: Path) -> None:
+    ingestor, store, gw = _ingestor(tmp_path)
+    message = gw.message(gw.seal([gw.record("m1", i, i) for i in range(3)]))
+    ingestor.prepare_messages([(gw.topic, message)])  # its write fails: never committed
+    ingestor.forget_heads()
+    retried = ingestor.prepare_messages([(gw.topic, message)])
+    assert retried.result.stored == 3, "prepared again from what the store holds"
+    ingestor.commit(retried)
+    assert store.counts().records == 3
