@@ -320,6 +320,18 @@ class Buffer:
                 out.append((seal_id, SealedBatch(bytes(row[0]), bytes(row[1]), records)))
         return out
 
+    def seal_hash(self, seal_seq: int) -> str | None:
+        """SHA-256 (hex) of seal ``seal_seq`` if it is still here."""
+        with self._lock:
+            row = self._db.execute("SELECT data FROM seals WHERE seq = ?", (seal_seq,)).fetchone()
+        return None if row is None else hashlib.sha256(bytes(row[0])).hexdigest()
+
+    def sealed_through(self) -> int:
+        """The number of the last seal this buffer made (0 before the first)."""
+        with self._lock:
+            row = self._db.execute("SELECT seq FROM seal_chain").fetchone()
+        return 0 if row is None else int(row[0])
+
     def delete_through(self, seal_seq: int) -> list[int]:
         """Forget the seals numbered up to ``seal_seq`` and their records, because the collector has
         stored them all; idempotent. Returns the ids of the seals that left the buffer."""

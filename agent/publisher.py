@@ -5,7 +5,9 @@ is not delivery: a broker acknowledges messages it then drops (Mosquitto's
 ``max_queued_messages``, a crash before its persistence file is written). A
 seal leaves the disk buffer only when the collector says, on the retained
 ``{prefix}/{site}/{gateway}/stored`` topic, that seals 1..N are durably stored
-(``{"gateway": G, "seals_through": N}``). Seals the broker took but the
+(``{"gateway": G, "seals_through": N, "seal_hash": H}``), and only if its own
+seal N has hash H: a retained watermark about another chain of seals (the same
+gateway id reinstalled) deletes nothing. Seals the broker took but the
 collector has not confirmed within ``confirm_timeout_s`` are sent again from
 the oldest (the collector stores duplicates once). "No matching subscribers"
 (MQTT 5) and failures are retried later.
@@ -95,6 +97,7 @@ class PublisherStats:
     seals_confirmed_through: int = 0  # the collector's latest watermark
     resends: int = 0  # times unconfirmed seals were sent again from the oldest
     bad_watermarks: int = 0
+    foreign_watermarks: int = 0  # well formed, but about another chain of seals: ignored
     connected: bool = False
     last_error: str = ""
 
@@ -299,10 +302,19 @@ class Publisher:
     def _confirmed(self, payload: bytes) -> None:
         """The collector's watermark: seals 1..N are stored and may leave the buffer."""
         try:
-            through = parse_watermark(payload, self.gateway)
+            through, seal_hash = parse_watermark(payload, self.gateway)
         except ValueError as exc:  # json.JSONDecodeError is a ValueError
             self.stats.bad_watermarks += 1
             log.warning("ignored a message on %s: %s", self.stored_topic, exc)
+            return
+        foreign = self._foreign(through, seal_hash)
+        if foreign:
+            self.stats.foreign_watermarks += 1
+            self.stats.last_error = (
+                f"ignored the watermark on {self.stored_topic} (seals through {through}): {foreign}; "
+                "nothing is deleted (the same gateway id reinstalled, or another installation's store?)"
+            )
+            log.error("%s", self.stats.last_error)
             return
         self._delete_through = max(self._delete_through, through)
         self._delete_confirmed()
@@ -311,6 +323,18 @@ class Publisher:
             self._confirm_timeout = self.config.confirm_timeout_s
             # Progress: the seals still out get a fresh deadline.
             self._unconfirmed = dict.fromkeys(self._unconfirmed, self.monotonic())
+
+    def _foreign(self, through: int, seal_hash: str) -> str:
+        """Why a watermark is not about this buffer's chain of seals ('' if it is)."""
+        if through == 0:
+            return ""
+        ours = self.buffer.seal_hash(through)
+        if ours is not None:
+            return "" if ours == seal_hash else f"our seal {through} has another hash"
+        made = self.buffer.sealed_through()
+        if through > made:
+            return f"this gateway has made only {made} seal(s)"
+        return ""  # seal N left the buffer on an earlier watermark, with every seal before it
 
     def _delete_confirmed(self) -> None:
         """Delete what the collector confirmed; on a full disk even a delete can fail: try again later."""

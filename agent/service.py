@@ -177,6 +177,8 @@ class AgentService:
                 "last_error": self.publisher.stats.last_error,
                 "seals_confirmed_through": self.publisher.stats.seals_confirmed_through,
                 "resends": self.publisher.stats.resends,
+                "watermarks_ignored": self.publisher.stats.bad_watermarks
+                + self.publisher.stats.foreign_watermarks,
             },
             "devices": {
                 p.device.id: {

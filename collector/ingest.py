@@ -283,9 +283,9 @@ class MqttIngest:
     def _acknowledge(self, group: list[mqtt.MQTTMessage], result: IngestResult, started: float) -> None:
         for message in group:
             self._client.ack(message.mid, message.qos)
-        for (site, gateway), through in result.watermarks.items():  # the agents may now forget these
+        for (site, gateway), (through, seal_hash) in result.watermarks.items():  # agents may forget these
             topic = watermark_topic(self.config.topic_prefix, site, gateway)
-            self._client.publish(topic, watermark_payload(gateway, through), qos=1, retain=True)
+            self._client.publish(topic, watermark_payload(gateway, through, seal_hash), qos=1, retain=True)
         self.stats.messages += len(group)
         self.stats.totals.add(result)
         self.stats.recent.append((time.monotonic(), result.stored))

@@ -49,8 +49,9 @@ class IngestResult:
     duplicates: int = 0
     gaps: int = 0
     quarantined: Counter[str] = field(default_factory=Counter)
-    # (site, gateway) -> seals 1..N stored, for the gateways whose seals this write handled; not summed
-    watermarks: dict[tuple[str, str], int] = field(default_factory=dict)
+    # (site, gateway) -> (N, hash of seal N): seals 1..N stored, for the gateways whose seals this
+    # write handled; not summed
+    watermarks: dict[tuple[str, str], tuple[int, str]] = field(default_factory=dict)
 
     def add(self, other: IngestResult) -> None:
         self.stored += other.stored
@@ -66,7 +67,7 @@ class Prepared:
 
     out: WriteSet
     result: IngestResult
-    sealed: dict[tuple[str, str], set[int]]
+    sealed: dict[tuple[str, str], dict[int, str]]  # seal seq -> seal hash
 
 
 def topic_parts(topic: str) -> tuple[str, str, str]:
@@ -102,7 +103,8 @@ class Ingestor:
     clock_ms: Callable[[], int]
     heads: dict[tuple[str, str], ChainHead | None] = field(default_factory=dict)
     open_gaps: dict[tuple[str, str], list[Gap]] = field(default_factory=dict)
-    sealed: dict[tuple[str, str], set[int]] = field(default_factory=dict)  # (site, gateway): in this write
+    # (site, gateway) -> {seal seq: seal hash} of the seals in the group being prepared
+    sealed: dict[tuple[str, str], dict[int, str]] = field(default_factory=dict)
     shared: bool = False  # other collectors write the same store (MQTT shared subscription)
     watermarks: Watermarks = field(init=False)
     # Prepared but not yet written (ingest writes one group while it prepares the next): looked up
@@ -169,7 +171,7 @@ class Ingestor:
             return
         if known is None and not any(s.gateway == seal.gateway and s.seq == seal.seq for s in out.seals):
             out.seals.append(seal)
-        self.sealed.setdefault((seal.site, seal.gateway), set()).add(seal.seq)
+        self.sealed.setdefault((seal.site, seal.gateway), {})[seal.seq] = seal.hash
         for leaf, record in enumerate(check.records):
             self._prepare_record(record, seal, leaf, step)
 
@@ -364,10 +366,24 @@ class Ingestor:
         self.open_gaps.clear()
         return out
 
-    def confirm_sealed(self, sealed: dict[tuple[str, str], set[int]]) -> dict[tuple[str, str], int]:
-        """After a durable write: the watermark of every gateway whose seals it handled."""
-        learn = self.watermarks.learn
-        return {(site, gateway): learn(gateway, seqs) for (site, gateway), seqs in sealed.items()}
+    def confirm_sealed(
+        self, sealed: dict[tuple[str, str], dict[int, str]]
+    ) -> dict[tuple[str, str], tuple[int, str]]:
+        """After a durable write: the watermark of every gateway whose seals it handled, with the hash
+        of its last seal (the agent deletes only if its own seal has that hash: mrv_core/watermark.py)."""
+        marks: dict[tuple[str, str], tuple[int, str]] = {}
+        for (site, gateway), seals in sealed.items():
+            through = self.watermarks.learn(gateway, seals)
+            seal_hash = (
+                GENESIS if through == 0 else seals.get(through) or self.store.seal_hash(gateway, through)
+            )
+            if seal_hash is None:  # cannot be: the mark counts stored seals only; never guess a hash
+                log.error(
+                    "seal %d of %s is counted stored but not found: no watermark sent", through, gateway
+                )
+                continue
+            marks[(site, gateway)] = (through, seal_hash)
+        return marks
 
 
 def _fits_between(links: dict[int, Link], seq: int, here: Link) -> bool:

@@ -19,6 +19,7 @@ from agent.simulator import Simulator, default_meters
 from mrv_core.profile_schema import load_profile
 from mrv_core.record import build_record
 from mrv_core.signing import Signer
+from mrv_core.watermark import watermark_payload
 from tests.factory import energy_value
 from tests.harness.mosquitto import Mosquitto
 from tests.harness.procs import free_port, wait_for
@@ -126,8 +127,10 @@ def test_no_matching_subscriber_keeps_the_batch(tmp_path: Path, mosquitto: Mosqu
             assert b'"gateway":"gw-edge"' in received[0]
             time.sleep(0.5)
             assert buffer.stats().seals == 1, "a PUBACK is not delivery: the collector has not said stored"
+            seal_hash = buffer.seal_hash(1)
+            assert seal_hash is not None
             subscriber.publish(
-                "mrv/v1/s/gw-edge/stored", b'{"gateway": "gw-edge", "seals_through": 1}', qos=1, retain=True
+                "mrv/v1/s/gw-edge/stored", watermark_payload("gw-edge", 1, seal_hash), qos=1, retain=True
             )
             wait_for(lambda: buffer.stats().seals == 0, 15, "the seal to leave once the collector stored it")
             subscriber.publish("mrv/v1/s/gw-edge/stored", b"", qos=1, retain=True)  # clear it for others

@@ -27,6 +27,7 @@ from mrv_core.keyring import keyring_json
 from mrv_core.mqtt_security import TlsSection
 from mrv_core.record import build_record
 from mrv_core.signing import Signer
+from mrv_core.watermark import watermark_payload
 from tests.factory import Gateway, energy_value
 from tests.harness.mosquitto import BrokerTls, Mosquitto, start_mosquitto
 from tests.harness.procs import Proc, free_port, port_open, wait_for
@@ -190,8 +191,10 @@ def test_agent_publishes_over_mutual_tls(tmp_path: Path, pki: dict[str, Identity
         wait_for(lambda: bool(received), 20, "the collector identity to receive it over mutual TLS")
         assert buffer.stats().seals == 1, "kept until the collector says it is stored"
         # The ACL lets the collector identity publish gw-a's watermark and gw-a read it.
+        seal_hash = buffer.seal_hash(1)
+        assert seal_hash is not None
         collector.publish(
-            f"mrv/v1/{SITE}/gw-a/stored", b'{"gateway": "gw-a", "seals_through": 1}', qos=1, retain=True
+            f"mrv/v1/{SITE}/gw-a/stored", watermark_payload("gw-a", 1, seal_hash), qos=1, retain=True
         )
         wait_for(lambda: buffer.stats().seals == 0, 20, "the watermark to free the seal")
     finally:
@@ -234,7 +237,7 @@ def test_shipped_broker_config_works(tmp_path: Path, pki: dict[str, Identity]) -
         own = client.publish("mrv/v1/site/gw-a/heartbeat", b"{}", qos=1)
         other = client.publish("mrv/v1/site/gw-b/heartbeat", b"{}", qos=1)
         # A watermark makes a gateway delete its seals: only the collector may publish one.
-        forged = client.publish("mrv/v1/site/gw-a/stored", b'{"gateway": "gw-a", "seals_through": 9}', qos=1)
+        forged = client.publish("mrv/v1/site/gw-a/stored", watermark_payload("gw-a", 9, "ab" * 32), qos=1)
         wait_for(lambda: {own.mid, other.mid, forged.mid} <= acks.keys(), 10, "every answer")
         assert acks[own.mid] in ("Success", "No matching subscribers") and acks[other.mid] == "Not authorized"
         assert acks[forged.mid] == "Not authorized"

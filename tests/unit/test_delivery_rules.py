@@ -18,12 +18,14 @@ from paho.mqtt.reasoncodes import ReasonCode
 from agent.backoff import FLOOR_S, Backoff, reconnect_delay_s
 from agent.buffer import Buffer
 from agent.config import MqttSection
+from agent.keys import create_signer
 from agent.publisher import JitteredClient, Publisher, RateLimit
 from collector.processing import Ingestor
 from collector.store.sqlite import SqliteStore
 from collector.watermarks import CHUNK, Watermarks
 from mrv_core.watermark import parse_watermark, watermark_payload
 from tests.factory import Gateway
+from tests.harness.backlog import prefill
 
 
 class _Seals:
@@ -67,13 +69,19 @@ def test_a_hole_another_collector_filled_is_read_from_the_store() -> None:
     assert marks.learn("gw", [6]) == 6
 
 
+H = "ab" * 32  # a seal hash
+
+
 def test_agent_reads_only_its_own_well_formed_watermark() -> None:
-    assert parse_watermark(watermark_payload("gw-1", 42), "gw-1") == 42
+    assert parse_watermark(watermark_payload("gw-1", 42, H), "gw-1") == (42, H)
     for payload, reason in (
-        (watermark_payload("gw-2", 42), "not a watermark of gateway gw-1"),
-        (b'{"gateway": "gw-1", "seals_through": "42"}', "is not a seal number"),
+        (watermark_payload("gw-2", 42, H), "not a watermark of gateway gw-1"),
+        (b'{"gateway": "gw-1", "seals_through": "42", "seal_hash": "%s"}' % H.encode(), "not a seal number"),
         (b'{"gateway": "gw-1", "seals_through": -1}', "is not a seal number"),
         (b'{"gateway": "gw-1", "seals_through": true}', "is not a seal number"),
+        (b'{"gateway": "gw-1", "seals_through": 4}', "seal_hash None is not"),  # before hashes: refused
+        (watermark_payload("gw-1", 4, H.upper()), "is not the SHA-256 of a seal"),
+        (watermark_payload("gw-1", 0, H), "must be the zero hash"),
         (b"[1]", "not a watermark"),
         (b"", "Expecting value"),
     ):
@@ -225,3 +233,36 @@ def test_a_failed_write_forgets_what_was_prepared_on_top_of_it(tmp_path: Path) -
     assert retried.result.stored == 3, "prepared again from what the store holds"
     ingestor.commit(retried)
     assert store.counts().records == 3
+
+
+def test_a_watermark_about_another_chain_of_seals_deletes_nothing(tmp_path: Path) -> None:
+    """A retained watermark outlives its chain: the same gateway id reinstalled (a fresh buffer whose
+    seals restart at 1) must not delete seals nobody stored because an old watermark says 27."""
+    create_signer(tmp_path / "gateway.key")
+    prefill(
+        tmp_path / "b.sqlite",
+        tmp_path / "gateway.key",
+        gateway="gw",
+        site="s",
+        records=3,
+        devices=1,
+        seal_records=1,
+    )
+    buffer = Buffer(tmp_path / "b.sqlite", "gw")
+    publisher = Publisher(MqttSection(), "s", "gw", buffer)
+    ours = buffer.seal_hash(2)
+    assert ours is not None
+    for through, seal_hash, why in (
+        (2, "cd" * 32, "another hash"),  # our seal 2 is not the seal 2 that was stored
+        (27, "cd" * 32, "made only 3 seal"),  # we never made a seal 27
+    ):
+        publisher._confirmed(watermark_payload("gw", through, seal_hash))
+        publisher._delete_confirmed()
+        assert buffer.stats().seals == 3, why
+        assert why in publisher.stats.last_error
+    assert publisher.stats.foreign_watermarks == 2
+    publisher._confirmed(watermark_payload("gw", 2, ours))
+    assert buffer.stats().seals == 1, "ours: seals 1 and 2 leave"
+    publisher._confirmed(watermark_payload("gw", 1, "ef" * 32))
+    assert publisher.stats.foreign_watermarks == 2, "seal 1 left already: nothing to check, nothing to do"
+    assert buffer.stats().seals == 1
