@@ -210,10 +210,15 @@ class MqttIngest:
         while not self._stop.is_set():
             group = self._take(wait_s=0 if writing else 0.5)
             if group:
-                writing.append(self._start(group))
+                try:
+                    writing.append(self._start(group))
+                except StoreError as exc:  # verifying reads the store too (heads, seals, links)
+                    self._store_failed(exc, len(group))
+                    self._recover(writing, group)
+                    continue
             while writing and (len(writing) >= depth or writing[0].future.done() or not group):
                 if not self._finish(writing):
-                    self._recover(writing)
+                    self._recover(writing, [])
         while writing:  # stopping: let what is being written finish and be acknowledged
             if not self._finish(writing):
                 break  # unacknowledged: the broker gives it to the next session
@@ -241,12 +246,13 @@ class MqttIngest:
         self.stats.in_hand_since = min(m.timestamp for m in writing[0].group) if writing else None
         return True
 
-    def _recover(self, writing: deque[_Writing]) -> None:
-        """A write failed: wait for the others, forget what was prepared on top of it, and store the
-        groups again one by one, in order, retrying until the store is back (nothing acknowledged)."""
+    def _recover(self, writing: deque[_Writing], failed: list[mqtt.MQTTMessage]) -> None:
+        """A write failed (or reading the store while verifying ``failed``, the newest group): wait for
+        the writes under way, forget what was prepared on top of the store, and store the groups again
+        one by one, in order, retrying until the store is back (nothing acknowledged meanwhile)."""
         for item in writing:
             item.future.exception()  # wait; each is stored again below
-        groups = [item.group for item in writing]
+        groups = [item.group for item in writing] + ([failed] if failed else [])
         writing.clear()
         self.ingestor.forget_heads()
         for group in groups:

@@ -451,11 +451,12 @@ def ingest_messages(ingestor: Ingestor, messages: list[tuple[str, bytes]]) -> In
     Raises :class:`collector.store.base.StoreError` when the store failed; then
     nothing may be acknowledged and the same messages must be offered again.
     """
-    prepared = ingestor.prepare_messages(messages)
     try:
-        return ingestor.commit(prepared)
+        prepared = ingestor.prepare_messages(messages)  # reads the store too
+        try:
+            return ingestor.commit(prepared)
+        finally:
+            ingestor.release(prepared)
     except StoreError:
-        ingestor.forget_heads()
+        ingestor.forget_heads()  # heads may have moved for records that were not written
         raise
-    finally:
-        ingestor.release(prepared)

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import random
 import socket
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.client import ConnectFlags
 from paho.mqtt.packettypes import PacketTypes
@@ -20,12 +22,16 @@ from agent.buffer import Buffer
 from agent.config import MqttSection
 from agent.keys import create_signer
 from agent.publisher import JitteredClient, Publisher, RateLimit
+from collector.config import MqttSection as CollectorMqtt
+from collector.ingest import MqttIngest
 from collector.processing import Ingestor
+from collector.store.base import StoreError
 from collector.store.sqlite import SqliteStore
 from collector.watermarks import CHUNK, Watermarks
 from mrv_core.watermark import parse_watermark, watermark_payload
 from tests.factory import Gateway
 from tests.harness.backlog import prefill
+from tests.harness.procs import wait_for
 
 
 class _Seals:
@@ -266,3 +272,39 @@ def test_a_watermark_about_another_chain_of_seals_deletes_nothing(tmp_path: Path
     publisher._confirmed(watermark_payload("gw", 1, "ef" * 32))
     assert publisher.stats.foreign_watermarks == 2, "seal 1 left already: nothing to check, nothing to do"
     assert buffer.stats().seals == 1
+
+
+class _FlakyStore(SqliteStore):
+    """A real SQLite store whose first reads of seals fail, as InfluxDB does while it restarts."""
+
+    def __init__(self, path: Path, failures: int) -> None:
+        super().__init__(path)
+        self.failures = failures
+
+    def seal_hash(self, gateway: str, seq: int) -> str | None:
+        if self.failures:
+            self.failures -= 1
+            raise StoreError("store restarting")
+        return super().seal_hash(gateway, seq)
+
+
+def test_ingest_survives_a_store_that_fails_while_a_group_is_verified(tmp_path: Path) -> None:
+    """Verifying reads the store (seals, heads, links): a failure there is waited out like a failed
+    write, in order, and the worker goes on (it once died of it, and the collector stopped ingesting)."""
+    gw = Gateway()
+    store = _FlakyStore(tmp_path / "store.sqlite", failures=2)
+    ingest = MqttIngest(CollectorMqtt(), Ingestor(store, gw.keyring(), clock_ms=lambda: 0))
+    for mid, minute in enumerate((0, 3), start=1):
+        message = mqtt.MQTTMessage(mid=mid, topic=gw.topic.encode())
+        message.payload = gw.message(gw.seal([gw.record("m1", minute + i, i) for i in range(3)]))
+        message.qos = 1
+        ingest._messages.put(message)
+    worker = threading.Thread(target=ingest._run, daemon=True)
+    worker.start()
+    try:
+        wait_for(lambda: ingest.stats.messages == 2, 20, "both messages stored and acknowledged")
+    finally:
+        ingest._stop.set()
+        worker.join(10)
+    assert ingest.stats.store_errors == 2 and ingest.stats.totals.stored == 6
+    assert store.counts().records == 6 and not worker.is_alive()
