@@ -36,8 +36,11 @@ test: $(STAMP) system-test-deps lint typecheck
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
+# The whole chain (agent -> Mosquitto -> collector -> SQLite, InfluxDB), then one collector's ingest
+# rate into InfluxDB from a backlog waiting in Mosquitto.
 bench: $(STAMP) system-test-deps
 	$(BIN)/python -m bench.e2e
+	$(BIN)/python -m bench.ingest
 
 # Records verified per second on one core, on a 5-million-record bundle generated once into .bench/
 # (about half an hour the first time); RECORDS=300000 for a quick look.

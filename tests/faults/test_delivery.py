@@ -21,9 +21,11 @@ from collections import defaultdict
 from datetime import timedelta
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
 
 from agent.buffer import BufferStats, open_stats
+from mrv_core.watermark import watermark_payload, watermark_topic
 from tests.harness.backlog import prefill
 from tests.harness.influxdb import InfluxDB
 from tests.harness.mosquitto import Mosquitto, start_mosquitto
@@ -35,6 +37,7 @@ from tests.integration.test_pipeline import START, _verify_export, site_for
 ROOT = Path(__file__).parents[2]
 GATEWAY, SITE = "gw-drop", "drop-site"
 DEVICES, RECORDS, PER_SEAL = 5, 1000, 25  # 40 seals, one per message
+BROKER_DOWN_S = 180
 
 
 def _configs(folder: Path, port: int, confirm_timeout_s: float = 2) -> tuple[Path, Path]:
@@ -187,36 +190,129 @@ def test_acknowledged_but_dropped_seals_are_sent_again(tmp_path: Path) -> None:
         broker.stop()
 
 
-@pytest.mark.integration
-def test_agent_and_collector_killed_while_draining(tmp_path: Path) -> None:
-    """SIGKILL, as a power cut would: the agent and the collector, several times each, mid-drain."""
-    broker = start_mosquitto(tmp_path / "broker")
-    rnd = random.Random(4)
-    records = 10 * RECORDS  # long enough a drain to be killed in
+AGENT_KILLS, COLLECTOR_KILLS = 20, 10
+
+
+def _backlog_stored(folder: Path) -> int:
+    """Readings of the pre-filled backlog (devices m0-*) in the collector's store."""
+    db = sqlite3.connect(folder / "collector.sqlite")
     try:
-        agent_config, collector_config = _backlog(tmp_path, broker.port, records=records, confirm_timeout_s=5)
+        (count,) = db.execute("SELECT COUNT(*) FROM readings WHERE device LIKE 'm0-%'").fetchone()
+    except sqlite3.OperationalError:
+        count = 0  # not created yet
+    finally:
+        db.close()
+    return int(count)
 
-        def agent() -> Proc:
-            return Proc(command("agent", "run", "--config", str(agent_config)), tmp_path / "agent.log")
 
-        collector, runner = _collector(tmp_path, collector_config, "collector-0"), agent()
-        kills = 0
-        for round_ in range(1, 11):
-            time.sleep(rnd.uniform(0.2, 0.8))
-            if sum(map(len, _stored(tmp_path).values())) >= records:
-                break
-            if round_ % 2:
-                collector.kill()
-                collector = _collector(tmp_path, collector_config, f"collector-{round_}")
-            else:
-                runner.kill()
-                runner = agent()
-            kills += 1
-        _drain_then_stop(
-            tmp_path, runner, collector, 120, "every seal to be confirmed stored after the kills"
+@pytest.mark.integration
+def test_agent_killed_20_times_and_collector_10_times(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """SIGKILL, as a power cut would, at random moments: the agent while it polls two meters (buffer
+    writes, sealing) and drains a backlog (publishing, deleting on watermarks), the collector while it
+    ingests. Every reading taken is stored once, and the chains hold."""
+    rnd = random.Random(4)
+    store = {"type": "sqlite", "path": str(tmp_path / "collector.sqlite")}
+    with site_for(tmp_path, mosquitto, store) as site:
+        config = json.loads(site.agent_config.read_text())
+        config["mqtt"].update(confirm_timeout_s=3, max_records_per_s=200)  # the drain outlasts the kills
+        site.agent_config.write_text(json.dumps(config))
+        prefill(  # a backlog beside the live meters' chains, so that there is always something to send
+            tmp_path / "state/buffer.sqlite",
+            tmp_path / "state/gateway.key",
+            gateway=config["gateway"]["id"],
+            site=config["gateway"]["site"],
+            records=10_000,
+            devices=DEVICES,
+            seal_records=PER_SEAL,
         )
-        assert kills >= 2, "the drain ended before anything was killed: make the backlog larger"
-        _assert_all_once(tmp_path, records)
+        kinds = ["agent"] * AGENT_KILLS + ["collector"] * COLLECTOR_KILLS
+        rnd.shuffle(kinds)
+        collector = _collector(tmp_path, site.collector_config, "collector-0")
+        agent = _live_agent(site.agent_config, tmp_path / "agent-0.log")
+        try:
+            for round_, kind in enumerate(kinds, start=1):
+                time.sleep(rnd.uniform(0.3, 1.2))
+                if kind == "collector":
+                    collector.kill()
+                    collector = _collector(tmp_path, site.collector_config, f"collector-{round_}")
+                else:
+                    agent.kill()
+                    agent = _live_agent(site.agent_config, tmp_path / f"agent-{round_}.log")
+            assert _backlog_stored(tmp_path) < 10_000, "the drain ended before the last kill"
+            agent.stop()  # the last one drains at full speed
+            config["mqtt"].pop("max_records_per_s")
+            site.agent_config.write_text(json.dumps(config))
+            agent = _live_agent(site.agent_config, tmp_path / "agent-last.log")
+            wait_for(lambda: _backlog_stored(tmp_path) == 10_000, 120, "the backlog to be stored")
+            assert agent.stop() == 0, agent.output()  # stops polling, delivers what is left
+        finally:
+            agent.stop()
+            assert collector.stop() == 0, collector.output()
+    stats = open_stats(tmp_path / "state/buffer.sqlite")
+    assert stats.counters["records_taken"] > 10_000, "the meters were read between the kills"
+    _assert_taken_stored_once(stats, tmp_path / "collector.sqlite")
+    db = sqlite3.connect(tmp_path / "collector.sqlite")
+    (open_gaps,) = db.execute("SELECT COUNT(*) FROM gaps WHERE first <= last").fetchone()
+    db.close()
+    assert open_gaps == 0, "every hole a kill made was filled"
+
+
+@pytest.mark.integration
+def test_broker_down_for_minutes_while_meters_are_polled(tmp_path: Path) -> None:
+    """The broker is stopped for BROKER_DOWN_S (three minutes) while the agent polls its meters: it
+    buffers on disk, reconnects when the broker is back, and the backlog drains while new readings
+    keep coming. Everything taken is stored once."""
+    broker = start_mosquitto(tmp_path / "broker")
+    store = {"type": "sqlite", "path": str(tmp_path / "collector.sqlite")}
+    try:
+        with site_for(tmp_path, broker, store) as site:
+            config = json.loads(site.agent_config.read_text())
+            config["mqtt"].update(reconnect_max_s=5)  # the test need not wait for a two-minute retry
+            site.agent_config.write_text(json.dumps(config))
+            collector = _collector(tmp_path, site.collector_config, "collector")
+            agent = _live_agent(site.agent_config, tmp_path / "agent.log")
+            try:
+                time.sleep(3)
+                broker.proc.stop()
+                taken_before = open_stats(tmp_path / "state/buffer.sqlite").counters["records_taken"]
+                time.sleep(BROKER_DOWN_S)
+                during = open_stats(tmp_path / "state/buffer.sqlite")
+                broker.restart(down_s=0)
+                wait_for(lambda: agent.output().count("connected to mqtt://") >= 2, 60, "the agent back")
+                time.sleep(3)
+                assert agent.stop() == 0, agent.output()
+            finally:
+                agent.stop()
+                assert collector.stop() == 0, collector.output()
+        assert during.counters["records_taken"] - taken_before > BROKER_DOWN_S, "polled all along"
+        assert during.pending_records > BROKER_DOWN_S, "kept on disk while the broker was away"
+        _assert_taken_stored_once(open_stats(tmp_path / "state/buffer.sqlite"), tmp_path / "collector.sqlite")
+    finally:
+        broker.stop()
+
+
+@pytest.mark.integration
+def test_a_watermark_left_by_another_installation_deletes_nothing(tmp_path: Path) -> None:
+    """The broker holds a retained watermark for this gateway id from before (a reinstalled gateway,
+    another installation's collector): the agent must not delete its seals on it."""
+    broker = start_mosquitto(tmp_path / "broker")
+    try:
+        agent_config, collector_config = _backlog(tmp_path, broker.port)
+        stale = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="old-collector")
+        stale.connect("127.0.0.1", broker.port)
+        stale.loop_start()
+        topic = watermark_topic("mrv/v1", SITE, GATEWAY)
+        stale.publish(topic, watermark_payload(GATEWAY, 30, "ab" * 32), qos=1, retain=True).wait_for_publish(
+            10
+        )
+        stale.loop_stop()
+        stale.disconnect()
+        agent = Proc(command("agent", "run", "--config", str(agent_config)), tmp_path / "agent.log")
+        wait_for(lambda: "ignored the watermark" in agent.output(), 30, "the agent to see the stale mark")
+        assert open_stats(tmp_path / "buffer.sqlite").seals == RECORDS // PER_SEAL, "nothing deleted"
+        collector = _collector(tmp_path, collector_config, "collector")
+        _drain_then_stop(tmp_path, agent, collector, 90, "every seal to be confirmed stored")
+        _assert_all_once(tmp_path)
     finally:
         broker.stop()
 
