@@ -285,7 +285,10 @@ class InfluxStore:
             )
         for item in items.quarantine:
             points.extend(self._quarantine_points(item))
-        points.extend(self._gap_point(gap) for gap in items.gaps)
+        # A gap rewritten twice in one write (split, then closed) is one point key: only the last
+        # version is written, since requests go in parallel and their order is not kept.
+        latest = {(gap.gateway, gap.device, gap.first): gap for gap in items.gaps}
+        points.extend(self._gap_point(gap) for gap in latest.values())
         points.extend(self._event_point(event) for event in items.events)
         # Bounded requests: InfluxDB refuses large bodies (25 MB by default in 1.x) by
         # closing the connection, and an unbounded write would fail on every retry.
