@@ -14,9 +14,10 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-* && touch $@
 
 # Debian packages the tests need: brokers and InfluxDB they start on free loopback ports in
-# temp folders, and Chromium to look at the status page as a person would.
+# temp folders, Chromium to look at the status page as a person would, and socat for the
+# pseudo-terminal pairs that carry Modbus RTU.
 system-test-deps:
-	@$(DEPS) mosquitto:mosquitto influxdb:influxd chromium:chromium
+	@$(DEPS) mosquitto:mosquitto influxdb:influxd chromium:chromium socat:socat
 
 demo: $(STAMP)
 	@$(DEPS) --optional mosquitto:mosquitto || { echo "demo: no Mosquitto here; using the embedded amqtt broker"; \

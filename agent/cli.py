@@ -12,9 +12,11 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from agent.buffer import Buffer, BufferError, open_stats
 from agent.clock import Clock, ScaledClock, SystemClock
-from agent.config import AgentConfig, load_agent_config
+from agent.config import AgentConfig, RtuTransport, load_agent_config
 from agent.keys import KeyFileError, create_signer, load_or_create_signer, load_signer
 from mrv_core.config_errors import ConfigError
 from mrv_core.profile import Profile
@@ -174,6 +176,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     """Everything ``run`` checks before it starts, without starting: config, profiles, key file."""
+    from agent.modbus import endpoint_for  # noqa: PLC0415
+
     config = load_agent_config(args.config)
     profiles = _profiles_for(config, args.config)
     key = config.gateway.key_file
@@ -187,7 +191,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     print(f"  buffer   {buffer.path}, quota {buffer.quota_mb:g} MB, synchronous {buffer.synchronous}")
     for device in config.devices:
         profile = profiles[device.profile]
-        where = f"{device.transport.host}:{device.transport.port}"
+        where = endpoint_for(device.transport).name
         print(
             f"  device   {device.id}: {profile.manufacturer} {profile.model} ({profile.id}), "
             f"unit {device.unit_id} at {where}, every {device.poll_interval_s:g} s"
@@ -230,12 +234,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if args.clock_start:
         start = datetime.fromisoformat(args.clock_start.replace("Z", "+00:00"))
         clock = ScaledClock(start=start, anchor=args.clock_anchor or time.time(), speed=args.clock_speed)
-    simulator = Simulator(default_meters(profile, clock, _meters(args.meter)), port=args.port)
+    line = _rtu(args) if args.serial else None
+    simulator = Simulator(default_meters(profile, clock, _meters(args.meter)), port=args.port, serial=line)
     simulator.start()
     log.info(
-        "simulating %s on 127.0.0.1:%d, unit(s) %s",
+        "simulating %s on %s, unit(s) %s",
         profile.id,
-        args.port,
+        simulator.where,
         ", ".join(str(u) for u in _meters(args.meter)),
     )
     stop = threading.Event()
@@ -248,12 +253,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def cmd_probe(args: argparse.Namespace) -> int:
     from agent.acquisition import decode_reading  # noqa: PLC0415
-    from agent.modbus import ModbusReadError, TcpEndpoint  # noqa: PLC0415
+    from agent.modbus import ModbusReadError, RtuEndpoint, TcpEndpoint  # noqa: PLC0415
     from agent.plan import plan_reads  # noqa: PLC0415
 
     profile = load_profile(args.profile)
     plan = plan_reads(profile.registers, profile.max_registers_per_request, profile.max_gap_registers)
-    endpoint = TcpEndpoint(args.host, args.port, args.timeout)
+    endpoint = (
+        RtuEndpoint(_rtu(args, args.timeout))
+        if args.serial
+        else TcpEndpoint(args.host, args.port, args.timeout)
+    )
     try:
         words = endpoint.read(plan, args.unit)
     except ModbusReadError as exc:
@@ -264,7 +273,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
     reading = decode_reading(plan, words)
     print(
         f"{profile.manufacturer} {profile.model} ({profile.id}) at "
-        f"{args.host}:{args.port} unit {args.unit}, {len(plan.requests)} request(s)"
+        f"{endpoint.name} unit {args.unit}, {len(plan.requests)} request(s)"
     )
     for name, value in reading.values.items():
         shown = "-" if value.value is None else str(value.value)
@@ -311,9 +320,11 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=cmd_status)
 
-    sim = sub.add_parser("simulate", help="serve simulated PV meters over Modbus TCP")
+    sim = sub.add_parser("simulate", help="serve simulated PV meters over Modbus TCP or RTU")
     sim.add_argument("--profile", type=Path, required=True, help="profile YAML file")
-    sim.add_argument("--port", type=int, default=5020)
+    sim.add_argument("--port", type=int, default=5020, help="TCP port on 127.0.0.1")
+    sim.add_argument("--serial", help="serve Modbus RTU on this serial device instead of TCP")
+    _serial_options(sim)
     sim.add_argument("--meter", action="append", default=[], help="UNIT[:CAPACITY_KW], repeatable")
     sim.add_argument("--clock-start", help="simulated start time (ISO 8601, UTC)")
     sim.add_argument("--clock-speed", type=float, default=1.0)
@@ -322,12 +333,36 @@ def build_parser() -> argparse.ArgumentParser:
 
     probe = sub.add_parser("probe", help="read a meter once with a profile and print the values")
     probe.add_argument("--profile", type=Path, required=True)
-    probe.add_argument("--host", required=True)
-    probe.add_argument("--port", type=int, default=502)
+    where = probe.add_mutually_exclusive_group(required=True)
+    where.add_argument("--host", help="Modbus TCP: the meter's (or RS-485 gateway's) address")
+    where.add_argument("--serial", help="Modbus RTU: the serial device, e.g. /dev/ttyUSB0")
+    probe.add_argument("--port", type=int, default=502, help="TCP port")
+    _serial_options(probe)
     probe.add_argument("--unit", type=int, default=1)
     probe.add_argument("--timeout", type=float, default=3.0)
     probe.set_defaults(func=cmd_probe)
     return parser
+
+
+def _serial_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--baud", type=int, default=9600, help="serial: baud rate")
+    parser.add_argument("--parity", choices=("N", "E", "O"), default="E", help="serial: parity")
+    parser.add_argument("--stopbits", type=int, choices=(1, 2), default=1, help="serial: stop bits")
+
+
+def _rtu(args: argparse.Namespace, timeout_s: float = 1.0) -> RtuTransport:
+    """The serial line of --serial/--baud/--parity/--stopbits, checked as a config's would be."""
+    try:
+        return RtuTransport(
+            type="rtu",
+            serial=args.serial,
+            baudrate=args.baud,
+            parity=args.parity,
+            stopbits=args.stopbits,
+            timeout_s=timeout_s,
+        )
+    except ValidationError as exc:
+        raise ConfigError(f"serial line options: {exc.errors()[0]['msg']}") from None
 
 
 def main(argv: list[str] | None = None) -> int:

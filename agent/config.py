@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationInfo, field_validator
 
-from mrv_core.config_errors import load_document
+from mrv_core.config_errors import UNION_TAG, load_document
 from mrv_core.mqtt_security import TlsSection
 
 ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -31,10 +31,49 @@ class TcpTransport(_Strict):
     timeout_s: float = Field(default=3.0, gt=0, le=60)
 
 
+BAUD_RATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
+
+
+class RtuTransport(_Strict):
+    """Modbus RTU on a serial line (RS-485 through a USB adapter or the gateway's own port). Every
+    device on the same ``serial`` port is one bus: one request at a time, with the same settings."""
+
+    type: Literal["rtu"]
+    serial: str = Field(description="device path, e.g. /dev/ttyUSB0 or /dev/serial/by-id/...")
+    baudrate: int = Field(default=9600, description=f"one of {', '.join(map(str, BAUD_RATES))}")
+    parity: Literal["N", "E", "O"] = Field(default="E", description="the Modbus standard's default is even")
+    stopbits: Literal[1, 2] = 1
+    bytesize: Literal[7, 8] = 8
+    timeout_s: float = Field(default=1.0, gt=0, le=60)
+
+    @field_validator("baudrate")
+    @classmethod
+    def _standard_rate(cls, value: int) -> int:
+        if value not in BAUD_RATES:
+            raise ValueError(f"{value} is not a standard rate ({', '.join(map(str, BAUD_RATES))})")
+        return value
+
+
+def _transport_kind(value: Any) -> str:
+    """``type`` picks the transport; configs written before RTU existed have none: TCP."""
+    kind = value.get("type", "tcp") if isinstance(value, dict) else getattr(value, "type", "tcp")
+    return f"{UNION_TAG}{kind}"
+
+
+Transport = Annotated[
+    Annotated[TcpTransport, Tag(f"{UNION_TAG}tcp")] | Annotated[RtuTransport, Tag(f"{UNION_TAG}rtu")],
+    Discriminator(
+        _transport_kind,
+        custom_error_type="transport_type",
+        custom_error_message="transport type must be 'tcp' (Modbus TCP) or 'rtu' (Modbus RTU, serial)",
+    ),
+]
+
+
 class DeviceSection(_Strict):
     id: str = Field(pattern=ID)
     profile: str = Field(description="id of a profile in profiles_dir")
-    transport: TcpTransport
+    transport: Transport
     unit_id: int = Field(default=1, ge=0, le=255)
     poll_interval_s: float = Field(default=60, gt=0)
     quantities: list[str] | None = Field(default=None, description="subset to read; all when absent")
@@ -147,6 +186,25 @@ class AgentConfig(_Strict):
             if device.id in seen:
                 raise ValueError(f"device id {device.id!r} appears twice")
             seen.add(device.id)
+        lines: dict[str, DeviceSection] = {}  # serial port -> first device on it
+        units: dict[tuple[str, int], str] = {}  # (bus, unit id) -> device
+        for device in devices:
+            transport = device.transport
+            if isinstance(transport, RtuTransport):
+                bus = transport.serial
+                first = lines.setdefault(bus, device)
+                if first.transport != transport:
+                    raise ValueError(
+                        f"devices {first.id!r} and {device.id!r} share serial line {bus} with different "
+                        "settings: a bus has one baud rate, parity, stop bits, byte size and timeout"
+                    )
+            else:
+                bus = f"{transport.host}:{transport.port}"
+            other = units.setdefault((bus, device.unit_id), device.id)
+            if other != device.id:
+                raise ValueError(
+                    f"devices {other!r} and {device.id!r} are both unit {device.unit_id} on {bus}"
+                )
         return devices
 
     def resolved(self, base: Path) -> AgentConfig:

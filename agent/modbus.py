@@ -1,19 +1,23 @@
 """The only module that talks to pymodbus: execute a read plan against a meter.
 
-One connection per TCP endpoint, shared by every unit id behind it (an RS-485
-gateway is one bus) and used by one request at a time.
+One connection per bus, shared by every unit id on it and used by one request
+at a time: a TCP endpoint (an RS-485 gateway behind it is one bus) or a serial
+line in Modbus RTU. Buses are read in parallel (one poller thread each).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, field
 
-from pymodbus.client import ModbusTcpClient
+from pymodbus import FramerType
+from pymodbus.client import ModbusSerialClient, ModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException
 
+from agent.config import RtuTransport, TcpTransport
 from agent.plan import ReadPlan
+
+Client = ModbusTcpClient | ModbusSerialClient
 
 log = logging.getLogger(__name__)
 
@@ -26,21 +30,21 @@ class ModbusReadError(RuntimeError):
         self.reason = reason
 
 
-@dataclass
-class TcpEndpoint:
-    host: str
-    port: int
-    timeout_s: float
-    _client: ModbusTcpClient | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+class Endpoint:
+    """One bus: a TCP host (behind which an RS-485 gateway may serve several unit ids) or a serial
+    line. One request at a time on it: the lock is held for a whole read plan."""
 
-    @property
-    def name(self) -> str:
-        return f"tcp://{self.host}:{self.port}"
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._client: Client | None = None
+        self._lock = threading.Lock()
 
-    def _connected(self) -> ModbusTcpClient:
+    def _make_client(self) -> Client:
+        raise NotImplementedError
+
+    def _connected(self) -> Client:
         if self._client is None:
-            self._client = ModbusTcpClient(self.host, port=self.port, timeout=self.timeout_s, retries=0)
+            self._client = self._make_client()
         if not self._client.connected and not self._client.connect():
             raise ModbusReadError("disconnected", f"{self.name}: cannot connect")
         return self._client
@@ -83,3 +87,47 @@ class TcpEndpoint:
     def close(self) -> None:
         with self._lock:
             self._drop()
+
+
+class TcpEndpoint(Endpoint):
+    def __init__(self, host: str, port: int, timeout_s: float) -> None:
+        super().__init__(f"tcp://{host}:{port}")
+        self.host, self.port, self.timeout_s = host, port, timeout_s
+
+    def _make_client(self) -> Client:
+        return ModbusTcpClient(self.host, port=self.port, timeout=self.timeout_s, retries=0)
+
+
+class RtuEndpoint(Endpoint):
+    """Modbus RTU on a serial line; pymodbus keeps the silent interval of 3.5 characters between
+    frames that the standard asks for (its RTU framer computes it from the baud rate)."""
+
+    def __init__(self, line: RtuTransport) -> None:
+        super().__init__(f"rtu://{line.serial}@{line.baudrate}{line.parity}{line.bytesize}{line.stopbits}")
+        self.line = line
+
+    def _make_client(self) -> Client:
+        line = self.line
+        return ModbusSerialClient(
+            line.serial,
+            framer=FramerType.RTU,
+            baudrate=line.baudrate,
+            bytesize=line.bytesize,
+            parity=line.parity,
+            stopbits=line.stopbits,
+            timeout=line.timeout_s,
+            retries=0,
+        )
+
+
+def endpoint_for(transport: TcpTransport | RtuTransport) -> Endpoint:
+    if isinstance(transport, RtuTransport):
+        return RtuEndpoint(transport)
+    return TcpEndpoint(transport.host, transport.port, transport.timeout_s)
+
+
+def bus_key(transport: TcpTransport | RtuTransport) -> str:
+    """Devices with the same key share one endpoint (and take turns on it)."""
+    if isinstance(transport, RtuTransport):
+        return f"rtu:{transport.serial}"
+    return f"tcp:{transport.host}:{transport.port}"

@@ -19,7 +19,7 @@ from agent.acquisition import decode_reading
 from agent.buffer import Buffer, BufferFullError, Sealer
 from agent.clock import Clock
 from agent.config import AgentConfig, DeviceSection
-from agent.modbus import ModbusReadError, TcpEndpoint
+from agent.modbus import Endpoint, ModbusReadError, bus_key, endpoint_for
 from agent.plan import ReadPlan, plan_reads
 from agent.publisher import Publisher
 from mrv_core.profile import Profile
@@ -37,7 +37,7 @@ class DevicePoller:
     device: DeviceSection
     profile: Profile
     plan: ReadPlan
-    endpoint: TcpEndpoint
+    endpoint: Endpoint
     buffer: Buffer
     clock: Clock
     site: str
@@ -114,7 +114,7 @@ class AgentService:
     clock: Clock
     buffer: Buffer
     pollers: list[DevicePoller] = field(default_factory=list)
-    endpoints: dict[tuple[str, int], TcpEndpoint] = field(default_factory=dict)
+    endpoints: dict[str, Endpoint] = field(default_factory=dict)  # one per bus
 
     def __post_init__(self) -> None:
         gw = self.config.gateway
@@ -125,10 +125,10 @@ class AgentService:
                 profile.max_registers_per_request,
                 profile.max_gap_registers,
             )
-            key = (device.transport.host, device.transport.port)
-            endpoint = self.endpoints.setdefault(
-                key, TcpEndpoint(device.transport.host, device.transport.port, device.transport.timeout_s)
-            )
+            key = bus_key(device.transport)
+            if key not in self.endpoints:
+                self.endpoints[key] = endpoint_for(device.transport)
+            endpoint = self.endpoints[key]
             self.pollers.append(
                 DevicePoller(device, profile, plan, endpoint, self.buffer, self.clock, gw.site, gw.id)
             )

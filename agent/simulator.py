@@ -15,11 +15,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from pymodbus import FramerType
 from pymodbus.constants import ExcCodes
-from pymodbus.server import ModbusTcpServer
+from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from agent.clock import Clock
+from agent.config import RtuTransport
 from agent.meter_model import MODEL_UNITS, PvPlant, state
 from mrv_core.profile import Profile, RegisterSpec
 from mrv_core.registers import encode_value
@@ -66,14 +68,17 @@ def _in_profile_unit(spec: RegisterSpec, values: dict[str, float]) -> Decimal | 
 
 @dataclass
 class Simulator:
-    """A Modbus TCP server on 127.0.0.1:``port`` with one simulated meter per unit id."""
+    """A Modbus server with one simulated meter per unit id: TCP on 127.0.0.1:``port``, or Modbus RTU
+    on a serial line when ``serial`` is given (a pseudo-terminal in tests, a real RS-485 port for a
+    bench rig)."""
 
     meters: list[SimulatedMeter]
-    port: int
+    port: int = 0
     host: str = "127.0.0.1"
     served: Served | None = None
+    serial: RtuTransport | None = None
     _loop: asyncio.AbstractEventLoop | None = None
-    _server: ModbusTcpServer | None = None
+    _server: ModbusTcpServer | ModbusSerialServer | None = None
     _thread: threading.Thread | None = None
     _ready: threading.Event = field(default_factory=threading.Event)
     _error: Exception | None = None
@@ -119,12 +124,12 @@ class Simulator:
         )
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name=f"simulator-{self.port}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"simulator-{self.where}", daemon=True)
         self._thread.start()
         if not self._ready.wait(10):
-            raise RuntimeError(f"simulator on port {self.port} did not start")
+            raise RuntimeError(f"simulator on {self.where} did not start")
         if self._error is not None:
-            raise RuntimeError(f"simulator on port {self.port} failed: {self._error}")
+            raise RuntimeError(f"simulator on {self.where} failed: {self._error}")
 
     def _run(self) -> None:
         self._loop = asyncio.new_event_loop()
@@ -136,8 +141,28 @@ class Simulator:
         finally:
             self._loop.close()
 
+    @property
+    def where(self) -> str:
+        line = self.serial
+        if line is None:
+            return f"tcp://{self.host}:{self.port}"
+        return f"rtu://{line.serial}@{line.baudrate}{line.parity}{line.bytesize}{line.stopbits}"
+
     async def _serve(self) -> None:
-        self._server = ModbusTcpServer([self._device(m) for m in self.meters], address=(self.host, self.port))
+        devices = [self._device(m) for m in self.meters]
+        line = self.serial
+        if line is None:
+            self._server = ModbusTcpServer(devices, address=(self.host, self.port))
+        else:
+            self._server = ModbusSerialServer(
+                devices,
+                framer=FramerType.RTU,
+                port=line.serial,
+                baudrate=line.baudrate,
+                bytesize=line.bytesize,
+                parity=line.parity,
+                stopbits=line.stopbits,
+            )
         await self._server.serve_forever(background=True)
         self._ready.set()
         await self._server.serving

@@ -15,6 +15,9 @@ from pydantic import BaseModel, ValidationError
 Model = TypeVar("Model", bound=BaseModel)
 
 
+UNION_TAG = "union:"  # prefix of the tags of tagged unions in config models (left out of key paths)
+
+
 class ConfigError(ValueError):
     """A configuration file is unreadable or invalid; the message says where and why."""
 
@@ -32,7 +35,8 @@ def _key_path(loc: Sequence[int | str]) -> str:
 def format_validation_error(source: str, exc: ValidationError) -> str:
     lines = []
     for error in exc.errors():
-        loc = [p for p in error["loc"] if not str(p).startswith("function-")]
+        # validators and the member tags of tagged unions ("union:...") are not keys of the file
+        loc = [p for p in error["loc"] if not str(p).startswith(("function-", UNION_TAG))]
         message = error["msg"]
         if error["type"] not in ("missing", "extra_forbidden") and "input" in error:
             message += f" (got {error['input']!r})"

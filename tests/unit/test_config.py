@@ -42,7 +42,19 @@ devices:
         ),
         (("id: gw-1", "id: 'gw 1'"), "gateway.id: String should match pattern"),
         (("site: s}", "site: s, colour: red}"), "gateway.colour: unknown key"),
-        (("type: tcp", "type: rtu"), "devices[0].transport.type"),
+        (
+            ("type: tcp", "type: modbus"),
+            "devices[0].transport: transport type must be 'tcp' (Modbus TCP) or 'rtu'",
+        ),
+        (("type: tcp", "type: rtu"), "devices[0].transport.serial: Field required"),
+        (
+            ("type: tcp, host: 127.0.0.1, port: 502", "type: rtu, serial: /dev/ttyUSB0, baudrate: 9601"),
+            "devices[0].transport.baudrate: Value error, 9601 is not a standard rate",
+        ),
+        (
+            ("type: tcp, host: 127.0.0.1, port: 502", "type: rtu, serial: /dev/ttyUSB0, parity: X"),
+            "devices[0].transport.parity: Input should be 'N', 'E' or 'O'",
+        ),
     ],
 )
 def test_agent_config_errors(tmp_path: Path, change: tuple[str, str], expected: str) -> None:
@@ -56,6 +68,30 @@ def test_duplicate_device_ids(tmp_path: Path) -> None:
     text = AGENT + "  - {id: m1, profile: p, transport: {host: 127.0.0.1}}\n"
     with pytest.raises(ConfigError, match="device id 'm1' appears twice"):
         load_agent_config(_write(tmp_path, "agent.yaml", text))
+
+
+def test_a_serial_line_is_one_bus(tmp_path: Path) -> None:
+    rtu = "transport: {type: rtu, serial: /dev/ttyS0, baudrate: 19200}"
+    config = load_agent_config(
+        _write(
+            tmp_path,
+            "ok.yaml",
+            AGENT + f"  - {{id: m2, profile: p, {rtu}}}\n  - {{id: m3, profile: p, unit_id: 2, {rtu}}}\n",
+        )
+    )
+    assert [d.transport.type for d in config.devices] == ["tcp", "rtu", "rtu"]
+    assert config.devices[1].transport == config.devices[2].transport
+    other = rtu.replace("19200", "9600")
+    text = AGENT + f"  - {{id: m2, profile: p, {rtu}}}\n  - {{id: m3, profile: p, unit_id: 2, {other}}}\n"
+    with pytest.raises(
+        ConfigError, match="'m2' and 'm3' share serial line /dev/ttyS0 with different settings"
+    ):
+        load_agent_config(_write(tmp_path, "settings.yaml", text))
+    text = AGENT + f"  - {{id: m2, profile: p, {rtu}}}\n  - {{id: m3, profile: p, {rtu}}}\n"
+    with pytest.raises(ConfigError, match="'m2' and 'm3' are both unit 1 on /dev/ttyS0"):
+        load_agent_config(_write(tmp_path, "units.yaml", text))
+    legacy = AGENT.replace("type: tcp, ", "")  # configs from before RTU: TCP
+    assert load_agent_config(_write(tmp_path, "legacy.yaml", legacy)).devices[0].transport.type == "tcp"
 
 
 def test_missing_file_is_named(tmp_path: Path) -> None:
