@@ -15,9 +15,9 @@ $(STAMP): pyproject.toml
 
 # Debian packages the tests need: brokers and InfluxDB they start on free loopback ports in
 # temp folders, Chromium to look at the status page as a person would, and socat for the
-# pseudo-terminal pairs that carry Modbus RTU.
+# pseudo-terminal pairs that carry Modbus RTU, and mbpoll, a Modbus client that is not ours.
 system-test-deps:
-	@$(DEPS) mosquitto:mosquitto influxdb:influxd chromium:chromium socat:socat
+	@$(DEPS) mosquitto:mosquitto influxdb:influxd chromium:chromium socat:socat mbpoll:mbpoll
 
 demo: $(STAMP)
 	@$(DEPS) --optional mosquitto:mosquitto || { echo "demo: no Mosquitto here; using the embedded amqtt broker"; \
