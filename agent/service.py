@@ -22,6 +22,7 @@ from agent.config import AgentConfig, DeviceSection
 from agent.modbus import Endpoint, ModbusReadError, bus_key, endpoint_for
 from agent.plan import ReadPlan, plan_reads
 from agent.publisher import Publisher
+from agent.schedule import aligned_start, polls_to_skip
 from mrv_core.profile import Profile
 from mrv_core.record import build_record, build_seal
 from mrv_core.signing import Signer
@@ -45,8 +46,14 @@ class DevicePoller:
     failures: int = 0  # consecutive
     last_error: str = ""
     last_error_time: str = ""
+    skip: int = 0  # scheduled polls still to skip (backing off a meter that does not answer)
+    skipped: int = 0
 
     def poll(self) -> None:
+        if self.skip:
+            self.skip -= 1
+            self.skipped += 1
+            return
         try:
             words = self.endpoint.read(self.plan, self.device.unit_id)
         except ModbusReadError as exc:
@@ -54,7 +61,14 @@ class DevicePoller:
             self.last_error = f"{exc.reason}: {exc}"
             self.last_error_time = format_time(self.clock.now())
             self.buffer.count_error()
-            log.warning("device %s (%s): read failed: %s", self.device.id, exc.reason, exc)
+            self.skip = polls_to_skip(self.failures, self.device.poll_interval_s)
+            log.warning(
+                "device %s (%s): read failed%s: %s",
+                self.device.id,
+                exc.reason,
+                f" {self.failures} times in a row, next try in {self.skip + 1} polls" if self.skip else "",
+                exc,
+            )
             return
         moment = self.clock.now()
         reading = decode_reading(self.plan, words)
@@ -141,7 +155,9 @@ class AgentService:
         )
         self._sealer = make_sealer(self.signer, self.clock, gw.site, gw.id)
         self.scheduler = BackgroundScheduler(
-            executors={"default": ThreadPoolExecutor(max(2, min(len(self.pollers) + 1, 16)))},
+            # a thread per device (and for sealing and heartbeats): a meter that hangs until its
+            # timeout holds its own bus, never a thread another bus's meters need
+            executors={"default": ThreadPoolExecutor(min(len(self.pollers) + 3, 128))},
             job_defaults={"coalesce": True, "max_instances": 1},
         )
 
@@ -186,6 +202,7 @@ class AgentService:
                     "last_time": stats.chains.get(p.device.id, (None, None))[1],
                     "poll_interval_s": p.device.poll_interval_s,
                     "consecutive_failures": p.failures,
+                    "polls_skipped": p.skipped,  # backing off a meter that does not answer
                     "last_error": p.last_error,
                     "last_error_time": p.last_error_time,
                 }
@@ -219,14 +236,18 @@ class AgentService:
 
     def start(self) -> None:
         speed = self.clock.speed
+        now = datetime.now(UTC)
         for poller in self.pollers:
             interval = poller.device.poll_interval_s / speed
+            # read once at start (a technician sees it work), then on the wall clock's grid; a
+            # simulated clock runs faster than the wall's, so there the grid is not aligned
+            start = aligned_start(now, interval) if speed == 1 else now
             self.scheduler.add_job(
                 poller.poll,
-                IntervalTrigger(seconds=interval),
+                IntervalTrigger(seconds=interval, start_date=start),
                 id=f"poll:{poller.device.id}",
                 misfire_grace_time=max(1, int(interval)),
-                next_run_time=datetime.now(UTC),
+                next_run_time=now,
             )
         seal_interval = self.config.seal.interval_s / speed
         self.scheduler.add_job(

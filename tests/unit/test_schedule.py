@@ -1,0 +1,73 @@
+"""Polls on the wall clock's grid, and backing off a meter that does not answer."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from agent.buffer import Buffer
+from agent.clock import SystemClock
+from agent.config import DeviceSection
+from agent.modbus import Endpoint, ModbusReadError
+from agent.plan import ReadPlan, plan_reads
+from agent.schedule import BACKOFF_AFTER, aligned_start, polls_to_skip
+from agent.service import DevicePoller
+from tests import factory
+
+
+def _at(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def test_polls_fall_on_the_wall_clocks_grid() -> None:
+    assert aligned_start(_at("2026-11-29 12:00:17.5"), 60) == _at("2026-11-29 12:01:00")
+    assert aligned_start(_at("2026-11-29 12:01:00"), 60) == _at("2026-11-29 12:01:00"), "already on it"
+    assert aligned_start(_at("2026-11-29 12:07:00"), 900) == _at("2026-11-29 12:15:00")
+    assert aligned_start(_at("2026-11-29 23:59:59"), 3600) == _at("2026-11-30 00:00:00")
+    start = aligned_start(_at("2026-11-29 12:00:01"), 7)
+    assert (start - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds() % 7 == 0
+    with pytest.raises(ValueError, match="not positive"):
+        aligned_start(_at("2026-11-29 12:00:00"), 0)
+
+
+def test_a_silent_meter_is_tried_less_often_but_at_least_every_ten_minutes() -> None:
+    assert [polls_to_skip(n, 60) for n in range(BACKOFF_AFTER)] == [0] * BACKOFF_AFTER
+    assert [polls_to_skip(BACKOFF_AFTER + n, 60) for n in range(6)] == [1, 2, 4, 8, 9, 9]
+    assert polls_to_skip(1000, 60) == 9, "capped: tried again within ten minutes"
+    assert polls_to_skip(10, 900) == 0, "a 15-minute poll is never skipped"
+
+
+class _Meter(Endpoint):
+    """A meter that does not answer until told to (a unit-test fake of the Modbus endpoint)."""
+
+    def __init__(self) -> None:
+        super().__init__("fake://meter")
+        self.answers = False
+        self.reads = 0
+
+    def read(self, plan: ReadPlan, unit_id: int) -> dict[tuple[str, int], int]:
+        self.reads += 1
+        if not self.answers:
+            raise ModbusReadError("timeout", "no answer")
+        return {(spec.function, spec.address + i): 0 for spec in plan.registers for i in range(spec.width)}
+
+
+def test_the_poller_backs_off_and_starts_over_when_the_meter_answers(tmp_path: Path) -> None:
+    profile = factory.test_profile()
+    device = DeviceSection.model_validate(
+        {"id": "m1", "profile": profile.id, "poll_interval_s": 60, "transport": {"host": "127.0.0.1"}}
+    )
+    meter = _Meter()
+    buffer = Buffer(tmp_path / "b.sqlite", "gw")
+    plan = plan_reads(profile.registers, profile.max_registers_per_request, profile.max_gap_registers)
+    poller = DevicePoller(device, profile, plan, meter, buffer, SystemClock(), "s", "gw")
+    for _ in range(BACKOFF_AFTER + 1 + 1 + 2):  # 3 failures, skip 1, fail, skip 2
+        poller.poll()
+    assert (meter.reads, poller.skipped, poller.failures) == (BACKOFF_AFTER + 1, 3, BACKOFF_AFTER + 1)
+    meter.answers = True
+    poller.poll()  # the next scheduled poll after the skips: tried, and it answers
+    assert (poller.failures, poller.skip) == (0, 0) and buffer.stats().counters["records_taken"] == 1
+    poller.poll()
+    assert meter.reads == BACKOFF_AFTER + 3, "back to every poll"
