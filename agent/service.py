@@ -17,7 +17,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from agent.acquisition import decode_reading
 from agent.buffer import Buffer, BufferFullError, Sealer
-from agent.clock import Clock
+from agent.clock import EARLIEST, Clock
 from agent.config import AgentConfig, DeviceSection
 from agent.modbus import Endpoint, ModbusReadError, bus_key, endpoint_for
 from agent.plan import ReadPlan, plan_reads
@@ -71,6 +71,19 @@ class DevicePoller:
             )
             return
         moment = self.clock.now()
+        if moment < EARLIEST and self.clock.speed == 1:
+            self.failures += 1
+            self.last_error = (
+                f"clock: the gateway's clock says {format_time(moment)}, before {EARLIEST:%Y-%m-%d}"
+            )
+            self.last_error_time = format_time(moment)
+            self.buffer.count_error()
+            log.error(
+                "device %s: reading not stamped: %s (set the clock or fix its time service)",
+                self.device.id,
+                self.last_error,
+            )
+            return
         reading = decode_reading(self.plan, words)
 
         def build(seq: int, prev: str) -> tuple[bytes, str]:

@@ -1,14 +1,15 @@
-"""Polls on the wall clock's grid, and backing off a meter that does not answer."""
+"""Polls on the wall clock's grid, backing off a meter that does not answer, and the gateway clock."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from agent.buffer import Buffer
-from agent.clock import SystemClock
+from agent.clock import EARLIEST, SystemClock, sync_state
 from agent.config import DeviceSection
 from agent.modbus import Endpoint, ModbusReadError
 from agent.plan import ReadPlan, plan_reads
@@ -71,3 +72,62 @@ def test_the_poller_backs_off_and_starts_over_when_the_meter_answers(tmp_path: P
     assert (poller.failures, poller.skip) == (0, 0) and buffer.stats().counters["records_taken"] == 1
     poller.poll()
     assert meter.reads == BACKOFF_AFTER + 3, "back to every poll"
+
+
+def test_the_clock_state_comes_from_the_time_service(tmp_path: Path) -> None:
+    answers: dict[str, str | None] = {}
+
+    def run(argv: list[str]) -> str | None:
+        return answers.get(argv[0])
+
+    nowhere = tmp_path / "no-marker"
+    for timedatectl, chronyc, state in (
+        ("yes\n", None, "synced"),
+        ("no\n", "Leap status     : Normal\n", "unsynced"),  # systemd's word first
+        (None, "Reference ID    : C0A80001\nLeap status     : Normal\n", "synced"),
+        (None, "Leap status     : Not synchronised\n", "unsynced"),
+        (None, None, "unknown"),
+    ):
+        answers.update(timedatectl=timedatectl, chronyc=chronyc)
+        assert sync_state(run, nowhere) == state
+    marker = tmp_path / "synchronized"
+    marker.touch()
+    assert sync_state(run, marker) == "synced", "timesyncd's marker file"
+
+
+def test_the_system_clock_asks_the_time_service_once_a_minute() -> None:
+    asked: list[str] = []
+
+    def probe() -> str:
+        asked.append("synced")
+        return "synced"
+
+    clock = SystemClock(probe=probe, refresh_s=60)
+    assert [clock.state for _ in range(100)] == ["synced"] * 100 and len(asked) == 1
+
+
+@dataclass(frozen=True)
+class _Stopped:
+    """A gateway clock stuck in 1970, as a Raspberry Pi without RTC boots (a unit-test fake)."""
+
+    state: str = "unsynced"
+    speed: float = 1.0
+
+    def now(self) -> datetime:
+        return datetime(1970, 1, 1, 0, 5, tzinfo=UTC)
+
+
+def test_a_reading_is_not_stamped_with_a_clock_before_the_release(tmp_path: Path) -> None:
+    profile = factory.test_profile()
+    device = DeviceSection.model_validate(
+        {"id": "m1", "profile": profile.id, "poll_interval_s": 60, "transport": {"host": "127.0.0.1"}}
+    )
+    meter = _Meter()
+    meter.answers = True
+    buffer = Buffer(tmp_path / "b.sqlite", "gw")
+    plan = plan_reads(profile.registers, profile.max_registers_per_request, profile.max_gap_registers)
+    poller = DevicePoller(device, profile, plan, meter, buffer, _Stopped(), "s", "gw")
+    poller.poll()
+    assert buffer.stats().counters["records_taken"] == 0
+    assert poller.failures == 1 and "1970-01-01T00:05:00.000Z, before" in poller.last_error
+    assert EARLIEST.year >= 2026
