@@ -1,9 +1,14 @@
-"""From register words to the values and quality flags of one record. Pure."""
+"""From register words to the values and quality flags of one record. Pure.
+
+Flags (docs/record-format.md) say what looks wrong; a value is never dropped
+or changed for it: the verifier and the report decide what a flag means.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal
 
 from agent.plan import ReadPlan
 from mrv_core.record import Value
@@ -25,5 +30,55 @@ def decode_reading(plan: ReadPlan, words: Mapping[tuple[str, int], int]) -> Read
         value = decode_words(raw, spec.type, spec.order, spec.scale)
         if value is None:
             quality.append(f"invalid_value:{spec.quantity}")
+        elif (spec.min is not None and value < spec.min) or (spec.max is not None and value > spec.max):
+            quality.append(f"out_of_range:{spec.quantity}")
         values[spec.quantity] = Value(value, spec.unit, words_to_hex(raw))
     return Reading(values, tuple(quality))
+
+
+FROZEN_READS = 10  # the same words this many reads in a row: the meter (or a gateway cache) is stuck
+
+
+@dataclass
+class QualityTracker:
+    """What one device's earlier readings say about the next: counters that went back (rolled over,
+    reset to zero, or just lower, as after a meter swap) and readings frozen word for word.
+
+    Starts empty when the agent starts: the first reading after a restart is compared with nothing.
+    """
+
+    counters: dict[str, Decimal] = field(default_factory=dict)
+    last_raw: tuple[str, ...] | None = None
+    repeats: int = 0
+
+    def check(self, plan: ReadPlan, reading: Reading) -> Reading:
+        flags = list(reading.quality)
+        for spec in plan.registers:
+            value = reading.values[spec.quantity].value
+            if not spec.counter or value is None:
+                continue
+            before = self.counters.get(spec.quantity)
+            if before is not None and value < before:
+                flags.append(f"{_counter_drop(before, value, spec.rollover)}:{spec.quantity}")
+            self.counters[spec.quantity] = value
+        raw = tuple(item.raw for item in reading.values.values())
+        self.repeats = self.repeats + 1 if raw == self.last_raw else 0
+        self.last_raw = raw
+        if self.repeats >= FROZEN_READS - 1 and _has_instantaneous(plan):
+            flags.append("frozen")
+        return Reading(reading.values, tuple(flags))
+
+
+def _counter_drop(before: Decimal, after: Decimal, rollover: Decimal | None) -> str:
+    """Which way a cumulative counter went back, told apart where the numbers allow."""
+    if rollover is not None and before >= rollover * Decimal("0.9") and after <= rollover * Decimal("0.1"):
+        return "counter_rollover"
+    if after <= before * Decimal("0.01"):
+        return "counter_reset"  # to (nearly) zero: a reset, or a new meter
+    return "counter_backwards"
+
+
+def _has_instantaneous(plan: ReadPlan) -> bool:
+    """Frozen means something only for meters that read values which move (power, voltage...): a
+    counters-only read is legitimately identical all night."""
+    return any(not spec.counter for spec in plan.registers)

@@ -15,7 +15,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from agent.acquisition import decode_reading
+from agent.acquisition import QualityTracker, decode_reading
 from agent.buffer import Buffer, BufferFullError, Sealer
 from agent.clock import EARLIEST, Clock
 from agent.config import AgentConfig, DeviceSection
@@ -48,6 +48,7 @@ class DevicePoller:
     last_error_time: str = ""
     skip: int = 0  # scheduled polls still to skip (backing off a meter that does not answer)
     skipped: int = 0
+    quality: QualityTracker = field(default_factory=QualityTracker)
 
     def poll(self) -> None:
         if self.skip:
@@ -84,7 +85,7 @@ class DevicePoller:
                 self.last_error,
             )
             return
-        reading = decode_reading(self.plan, words)
+        reading = self.quality.check(self.plan, decode_reading(self.plan, words))
 
         def build(seq: int, prev: str) -> tuple[bytes, str]:
             return build_record(

@@ -35,6 +35,10 @@ class RegisterSpec:
     unit: str
     counter: bool
     rollover: Decimal | None = None
+    # plausible range, in ``unit``: a value outside is flagged ``out_of_range:<quantity>``, never
+    # dropped or changed (part of the profile's meaning and hash only when given)
+    min: Decimal | None = None
+    max: Decimal | None = None
 
     @property
     def width(self) -> int:
@@ -54,6 +58,10 @@ class RegisterSpec:
             "unit": self.unit,
             "counter": self.counter,
             "rollover": None if self.rollover is None else decimal_text(self.rollover),
+        } | {
+            name: decimal_text(limit)
+            for name, limit in (("min", self.min), ("max", self.max))
+            if limit is not None
         }
 
 
@@ -126,6 +134,8 @@ class Profile:
                     unit=r["unit"],
                     counter=r["counter"],
                     rollover=None if r["rollover"] is None else Decimal(r["rollover"]),
+                    min=None if r.get("min") is None else Decimal(r["min"]),
+                    max=None if r.get("max") is None else Decimal(r["max"]),
                 )
                 for r in obj["registers"]
             ),

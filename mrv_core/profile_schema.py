@@ -49,6 +49,8 @@ class RegisterEntry(_Strict):
     unit: str
     counter: bool | None = None
     rollover: Decimal | None = None
+    min: Decimal | None = Field(default=None, description="plausible range (in unit): outside is flagged")
+    max: Decimal | None = None
     description: str | None = None
 
     @field_validator("quantity")
@@ -79,6 +81,8 @@ class RegisterEntry(_Strict):
             raise ValueError(f"unit {self.unit} is not a unit of {wanted} (quantity {self.quantity})")
         if self.address + WIDTH[self.type] > 0x10000:
             raise ValueError("register runs past address 65535")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}")
         return self
 
     def compile(self) -> RegisterSpec:
@@ -92,6 +96,8 @@ class RegisterEntry(_Strict):
             unit=self.unit,
             counter=QUANTITIES[self.quantity][1] if self.counter is None else self.counter,
             rollover=self.rollover,
+            min=self.min,
+            max=self.max,
         )
 
 
