@@ -226,6 +226,18 @@ def _meters(specs: list[str]) -> dict[int, float]:
     return meters or {1: 50.0}
 
 
+def _faults(specs: list[str]) -> dict[int, str]:
+    from agent.simulator import FAULTS  # noqa: PLC0415
+
+    faults: dict[int, str] = {}
+    for spec in specs:
+        unit, _, kind = spec.partition(":")
+        if not unit.isdigit() or kind not in FAULTS:
+            raise ConfigError(f"--fault {spec!r}: expected UNIT:KIND, KIND one of {', '.join(FAULTS)}")
+        faults[int(unit)] = kind
+    return faults
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from agent.simulator import Simulator, default_meters  # noqa: PLC0415
 
@@ -235,7 +247,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         start = datetime.fromisoformat(args.clock_start.replace("Z", "+00:00"))
         clock = ScaledClock(start=start, anchor=args.clock_anchor or time.time(), speed=args.clock_speed)
     line = _rtu(args) if args.serial else None
-    simulator = Simulator(default_meters(profile, clock, _meters(args.meter)), port=args.port, serial=line)
+    meters = default_meters(profile, clock, _meters(args.meter))
+    for unit, kind in _faults(args.fault).items():
+        matching = [meter for meter in meters if meter.unit_id == unit]
+        if not matching:
+            raise ConfigError(f"--fault {unit}:{kind}: no simulated meter has unit id {unit}")
+        matching[0].fault = kind
+    simulator = Simulator(meters, port=args.port, serial=line)
     simulator.start()
     log.info(
         "simulating %s on %s, unit(s) %s",
@@ -326,6 +344,12 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--serial", help="serve Modbus RTU on this serial device instead of TCP")
     _serial_options(sim)
     sim.add_argument("--meter", action="append", default=[], help="UNIT[:CAPACITY_KW], repeatable")
+    sim.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        help="UNIT:KIND, repeatable; KIND one of silent, slow, exception, counter_reset, frozen, garbage",
+    )
     sim.add_argument("--clock-start", help="simulated start time (ISO 8601, UTC)")
     sim.add_argument("--clock-speed", type=float, default=1.0)
     sim.add_argument("--clock-anchor", type=float, help="real Unix time at which --clock-start applies")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,16 +35,38 @@ FUNCTION_CODES = {3: "holding", 4: "input"}
 Served = Callable[[int, str, int, list[int]], None]
 
 
+# Faults a simulated meter can show, on demand (tests set ``meter.fault``; ``mrv-agent simulate
+# --fault UNIT:KIND``): what real meters and buses do to a gateway.
+FAULTS = ("silent", "slow", "exception", "counter_reset", "frozen", "garbage")
+SLOW_S = 1.5  # a slow answer: late, but within the agent's default timeout (3 s)
+SILENT_S = 3600.0  # no answer: the request waits here until the server stops
+
+
 @dataclass
 class SimulatedMeter:
     unit_id: int
     profile: Profile
     plant: PvPlant
     clock: Clock
+    fault: str | None = None  # one of FAULTS
     _counters: dict[str, Decimal] = field(default_factory=dict)
+    _reset_at: dict[str, Decimal] = field(default_factory=dict)  # counter_reset: the value it started from
+    _frozen: dict[tuple[str, int], int] | None = None
+    _random: random.Random = field(default_factory=lambda: random.Random(7))  # noqa: S311 - garbage, not secrets
 
     def registers(self) -> dict[tuple[str, int], int]:
-        """Every register word of the profile at this instant."""
+        """Every register word of the profile at this instant (as the fault, if any, has it)."""
+        if self.fault == "frozen":
+            if self._frozen is None:
+                self._frozen = self._words()
+            return dict(self._frozen)
+        self._frozen = None
+        words = self._words()
+        if self.fault == "garbage":
+            return {key: self._random.randrange(0x10000) for key in words}
+        return words
+
+    def _words(self) -> dict[tuple[str, int], int]:
         values = state(self.plant, self.clock.now())
         words: dict[tuple[str, int], int] = {}
         for spec in self.profile.registers:
@@ -53,6 +76,10 @@ class SimulatedMeter:
             if spec.counter:  # a meter's counter never steps back, whatever float rounding does
                 value = max(value, self._counters.get(spec.quantity, value))
                 self._counters[spec.quantity] = value
+                if self.fault == "counter_reset":  # counts again from zero (a reset, or a new meter)
+                    value -= self._reset_at.setdefault(spec.quantity, value)
+                else:
+                    self._reset_at.pop(spec.quantity, None)
             for offset, word in enumerate(encode_value(value, spec.type, spec.order, spec.scale)):
                 words[(spec.function, spec.address + offset)] = word
         return words
@@ -108,6 +135,10 @@ class Simulator:
             function = FUNCTION_CODES.get(function_code)
             if function is None:
                 return ExcCodes.ILLEGAL_FUNCTION
+            if meter.fault == "exception":
+                return ExcCodes.DEVICE_FAILURE
+            if meter.fault in ("slow", "silent"):
+                await asyncio.sleep(SLOW_S if meter.fault == "slow" else SILENT_S)
             words = meter.registers()
             response = []
             for a in range(address, address + count):
@@ -139,6 +170,11 @@ class Simulator:
             self._error = exc
             self._ready.set()
         finally:
+            pending = asyncio.all_tasks(self._loop)  # e.g. a 'silent' meter still not answering
+            for task in pending:
+                task.cancel()
+            if pending:
+                self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             self._loop.close()
 
     @property

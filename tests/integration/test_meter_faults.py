@@ -1,0 +1,85 @@
+"""What real meters do to a gateway, served on demand by the simulator over real Modbus TCP, and
+what the agent makes of it: the right error reason, or the right quality flag, never a silent fix."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+
+from agent.acquisition import FROZEN_READS, QualityTracker, Reading, decode_reading
+from agent.clock import ScaledClock
+from agent.modbus import ModbusReadError, TcpEndpoint
+from agent.plan import ReadPlan, plan_reads
+from agent.simulator import SLOW_S, SimulatedMeter, Simulator, default_meters
+from mrv_core.profile_schema import load_profile
+from tests.harness.procs import free_port
+from tests.integration.test_rtu import PROFILE
+
+_PROFILE = load_profile(PROFILE)
+PLAN: ReadPlan = plan_reads(_PROFILE.registers, _PROFILE.max_registers_per_request, _PROFILE.max_gap_registers)
+
+
+class _Site:
+    def __init__(self, meter: SimulatedMeter, endpoint: TcpEndpoint) -> None:
+        self.meter, self.endpoint = meter, endpoint
+
+    def read(self) -> Reading:
+        return decode_reading(PLAN, self.endpoint.read(PLAN, self.meter.unit_id))
+
+
+@pytest.fixture
+def site() -> Iterator[_Site]:
+    """One SDM630 at noon, its simulated clock running an hour per real second (values move)."""
+    clock = ScaledClock(start=datetime(2026, 6, 1, 4, tzinfo=UTC), anchor=time.time(), speed=3600.0)
+    (meter,) = default_meters(_PROFILE, clock, {5: 40.0})
+    port = free_port()
+    simulator = Simulator([meter], port=port)
+    simulator.start()
+    endpoint = TcpEndpoint("127.0.0.1", port, timeout_s=SLOW_S * 2)
+    try:
+        yield _Site(meter, endpoint)
+    finally:
+        endpoint.close()
+        simulator.stop()
+
+
+@pytest.mark.integration
+def test_exception_silence_and_slowness_are_told_apart(site: _Site) -> None:
+    site.meter.fault = "exception"
+    with pytest.raises(ModbusReadError) as failure:
+        site.read()
+    assert failure.value.reason == "exception" and "code 4" in str(failure.value)
+    site.meter.fault = "slow"
+    started = time.monotonic()
+    assert site.read().quality == ()
+    assert time.monotonic() - started >= SLOW_S, "late, but within the timeout: a reading"
+    site.meter.fault = "silent"
+    with pytest.raises(ModbusReadError) as failure:
+        site.read()
+    assert failure.value.reason in ("timeout", "disconnected"), failure.value
+    site.meter.fault = None
+    assert site.read().values["energy_active_import_total"].value is not None, "answers again"
+
+
+@pytest.mark.integration
+def test_a_counter_reset_and_a_frozen_meter_are_flagged(site: _Site) -> None:
+    tracker = QualityTracker()
+    assert tracker.check(PLAN, site.read()).quality == ()
+    site.meter.fault = "counter_reset"
+    time.sleep(0.05)
+    flags = tracker.check(PLAN, site.read()).quality
+    assert "counter_reset:energy_active_export_total" in flags
+    site.meter.fault = "frozen"
+    flags = [tracker.check(PLAN, site.read()).quality for _ in range(FROZEN_READS)]
+    assert flags[-1] == ("frozen",) and flags[0] == ()
+
+
+@pytest.mark.integration
+def test_garbage_registers_are_read_as_they_are(site: _Site) -> None:
+    site.meter.fault = "garbage"
+    first, second = site.read(), site.read()
+    assert first.values != second.values, "random words, decoded as the profile says"
+    assert all(v.raw for v in first.values.values())
