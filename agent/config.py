@@ -46,6 +46,15 @@ class RtuTransport(_Strict):
     bytesize: Literal[7, 8] = 8
     timeout_s: float = Field(default=1.0, gt=0, le=60)
 
+    def line_settings(self) -> dict[str, Any]:
+        """Baud rate, byte size, parity and stop bits, as pyserial (and pymodbus) name them."""
+        return {
+            "baudrate": self.baudrate,
+            "bytesize": self.bytesize,
+            "parity": self.parity,
+            "stopbits": self.stopbits,
+        }
+
     @field_validator("baudrate")
     @classmethod
     def _standard_rate(cls, value: int) -> int:

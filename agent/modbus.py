@@ -109,14 +109,7 @@ class RtuEndpoint(Endpoint):
     def _make_client(self) -> Client:
         line = self.line
         return ModbusSerialClient(
-            line.serial,
-            framer=FramerType.RTU,
-            baudrate=line.baudrate,
-            bytesize=line.bytesize,
-            parity=line.parity,
-            stopbits=line.stopbits,
-            timeout=line.timeout_s,
-            retries=0,
+            line.serial, framer=FramerType.RTU, timeout=line.timeout_s, retries=0, **line.line_settings()
         )
 
 

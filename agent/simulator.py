@@ -191,13 +191,7 @@ class Simulator:
             self._server = ModbusTcpServer(devices, address=(self.host, self.port))
         else:
             self._server = ModbusSerialServer(
-                devices,
-                framer=FramerType.RTU,
-                port=line.serial,
-                baudrate=line.baudrate,
-                bytesize=line.bytesize,
-                parity=line.parity,
-                stopbits=line.stopbits,
+                devices, framer=FramerType.RTU, port=line.serial, **line.line_settings()
             )
         await self._server.serve_forever(background=True)
         self._ready.set()
