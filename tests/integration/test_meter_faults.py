@@ -19,7 +19,9 @@ from tests.harness.procs import free_port
 from tests.integration.test_rtu import PROFILE
 
 _PROFILE = load_profile(PROFILE)
-PLAN: ReadPlan = plan_reads(_PROFILE.registers, _PROFILE.max_registers_per_request, _PROFILE.max_gap_registers)
+PLAN: ReadPlan = plan_reads(
+    _PROFILE.registers, _PROFILE.max_registers_per_request, _PROFILE.max_gap_registers
+)
 
 
 class _Site:
