@@ -40,7 +40,9 @@ DEVICES, RECORDS, PER_SEAL = 5, 1000, 25  # 40 seals, one per message
 BROKER_DOWN_S = 180
 
 
-def _configs(folder: Path, port: int, confirm_timeout_s: float = 2) -> tuple[Path, Path]:
+def _configs(
+    folder: Path, port: int, confirm_timeout_s: float = 2, unconfirmed: int = 100
+) -> tuple[Path, Path]:
     agent = folder / "agent.yaml"
     agent.write_text(
         json.dumps(
@@ -54,6 +56,7 @@ def _configs(folder: Path, port: int, confirm_timeout_s: float = 2) -> tuple[Pat
                     "client_id": f"agent-{folder.name}",
                     "max_message_bytes": 4096,  # smaller than a seal: one seal per message
                     "confirm_timeout_s": confirm_timeout_s,
+                    "max_unconfirmed_seals": unconfirmed,
                 },
                 "devices": [  # nothing answers there: the agent only drains its backlog
                     {
@@ -83,10 +86,16 @@ def _configs(folder: Path, port: int, confirm_timeout_s: float = 2) -> tuple[Pat
 
 
 def _backlog(
-    folder: Path, port: int, records: int = RECORDS, confirm_timeout_s: float = 2
+    folder: Path,
+    port: int,
+    records: int = RECORDS,
+    confirm_timeout_s: float = 2,
+    *,
+    per_seal: int = PER_SEAL,
+    unconfirmed: int = 100,
 ) -> tuple[Path, Path]:
     """Agent and collector configs, and ``records`` readings waiting in the agent's buffer."""
-    configs = _configs(folder, port, confirm_timeout_s)
+    configs = _configs(folder, port, confirm_timeout_s, unconfirmed)
     prefill(
         folder / "buffer.sqlite",
         folder / "gateway.key",
@@ -94,7 +103,7 @@ def _backlog(
         site=SITE,
         records=records,
         devices=DEVICES,
-        seal_records=PER_SEAL,
+        seal_records=per_seal,
     )
     return configs
 
@@ -161,6 +170,30 @@ def _collector(folder: Path, config: Path, name: str) -> Proc:
     proc = Proc(command("collector", "run", "--config", str(config)), folder / f"{name}.log")
     wait_for(lambda: "subscribed to" in proc.output(), 30, "the collector to subscribe")
     return proc
+
+
+@pytest.mark.integration
+def test_a_drain_into_a_broker_at_its_default_queue_limit_loses_nothing(tmp_path: Path) -> None:
+    """Mosquitto as installed (max_queued_messages 1000) while the collector is away: 1,500 seals of
+    2 readings, one per message, so the broker acknowledges them all and drops 500."""
+    broker = start_mosquitto(tmp_path / "broker", max_queued=None)
+    records, seals = 3000, 1500
+    try:
+        agent_config, collector_config = _backlog(
+            tmp_path, broker.port, records=records, per_seal=2, unconfirmed=2000
+        )
+        assert _collector(tmp_path, collector_config, "collector-1").stop() == 0
+        agent = Proc(command("agent", "run", "--config", str(agent_config)), tmp_path / "agent.log")
+        broker_log = tmp_path / "broker/mosquitto.log"
+        wait_for(lambda: "being dropped" in broker_log.read_text(), 60, "the broker to drop what it took")
+        time.sleep(1)
+        assert open_stats(tmp_path / "buffer.sqlite").seals == seals, "a PUBACK must not delete anything"
+        collector = _collector(tmp_path, collector_config, "collector-2")
+        _drain_then_stop(tmp_path, agent, collector, 120, "every seal to be confirmed stored")
+        assert "sending them again from the oldest" in agent.output()
+        _assert_all_once(tmp_path, records)
+    finally:
+        broker.stop()
 
 
 @pytest.mark.integration

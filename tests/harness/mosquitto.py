@@ -52,9 +52,10 @@ class BrokerTls:
 
 
 def start_mosquitto(
-    folder: Path, extra: str = "", tls: BrokerTls | None = None, max_queued: int = 0
+    folder: Path, extra: str = "", tls: BrokerTls | None = None, max_queued: int | None = 0
 ) -> Mosquitto:
-    """A broker on a free loopback port; ``max_queued`` > 0 keeps Mosquitto's silent drops (its default is 1000)."""
+    """A broker on a free loopback port. ``max_queued``: 0 queues without limit; > 0 keeps
+    Mosquitto's silent drops beyond that many; None leaves Mosquitto's default (1000, dropping)."""
     binary = mosquitto_binary()
     if binary is None:
         raise RuntimeError("mosquitto is not installed: run 'make test' (it installs Debian's package)")
@@ -68,12 +69,13 @@ def start_mosquitto(
         f"listener {port} 127.0.0.1",
         "persistence true",
         f"persistence_location {folder}/",
-        f"max_queued_messages {max_queued}",
         f"log_dest file {folder}/mosquitto.log",
         "log_type error",
         "log_type warning",
         "log_type notice",
     ]
+    if max_queued is not None:
+        lines.append(f"max_queued_messages {max_queued}")
     if tls is None:
         lines.append("allow_anonymous true")
     else:
