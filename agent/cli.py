@@ -355,17 +355,66 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--clock-anchor", type=float, help="real Unix time at which --clock-start applies")
     sim.set_defaults(func=cmd_simulate)
 
+    scan = sub.add_parser("scan", help="find the unit ids that answer on a bus and the profiles that fit")
+    _bus_options(scan)
+    scan.add_argument("--units", default="1-247", help="unit ids to try: N or N-M")
+    scan.add_argument("--timeout", type=float, default=0.5, help="seconds to wait for each unit id")
+    scan.add_argument("--profiles", type=Path, default=Path("firmware_profiles"), help="profiles folder")
+    scan.set_defaults(func=cmd_scan)
+
     probe = sub.add_parser("probe", help="read a meter once with a profile and print the values")
     probe.add_argument("--profile", type=Path, required=True)
-    where = probe.add_mutually_exclusive_group(required=True)
-    where.add_argument("--host", help="Modbus TCP: the meter's (or RS-485 gateway's) address")
-    where.add_argument("--serial", help="Modbus RTU: the serial device, e.g. /dev/ttyUSB0")
-    probe.add_argument("--port", type=int, default=502, help="TCP port")
-    _serial_options(probe)
+    _bus_options(probe)
     probe.add_argument("--unit", type=int, default=1)
     probe.add_argument("--timeout", type=float, default=3.0)
     probe.set_defaults(func=cmd_probe)
     return parser
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    """Which unit ids answer on a bus, and which profiles read them sensibly."""
+    from agent.commissioning import scan  # noqa: PLC0415
+    from agent.modbus import Endpoint, RtuEndpoint, TcpEndpoint  # noqa: PLC0415
+
+    profiles = load_profile_dir(args.profiles)
+    first, _, last = args.units.partition("-")
+    try:
+        units = range(int(first), int(last or first) + 1)
+    except ValueError:
+        raise ConfigError(f"--units {args.units!r}: expected N or N-M, e.g. 1-247") from None
+    if units.start < 1 or units.stop > 248:
+        raise ConfigError(f"--units {args.units!r}: unit ids are 1 to 247")
+    endpoint: Endpoint = TcpEndpoint(args.host, args.port, args.timeout)
+    if args.serial:
+        endpoint = RtuEndpoint(_rtu(args, args.timeout))
+    print(f"scanning {endpoint.name}, unit ids {units.start}-{units.stop - 1}, {len(profiles)} profile(s)")
+    try:
+        findings = scan(endpoint, units, profiles)
+    finally:
+        endpoint.close()
+    for finding in findings:
+        if finding.fits:
+            for profile_id, reading in finding.fits:
+                shown = ", ".join(
+                    f"{name} {value.value} {value.unit}"
+                    for name, value in list(reading.values.items())[:3]
+                    if value.value is not None
+                )
+                print(f"  unit {finding.unit_id:>3}: fits {profile_id} ({shown})")
+        else:
+            print(f"  unit {finding.unit_id:>3}: answers, no profile fits: {'; '.join(finding.refusals)}")
+    if not findings:
+        print("  nothing answered: check wiring (A/B), baud rate, parity and the address range")
+    return 0 if findings else 1
+
+
+def _bus_options(parser: argparse.ArgumentParser) -> None:
+    """Where the meters are: a TCP host, or a serial line with its settings."""
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--host", help="Modbus TCP: the meter's (or RS-485 gateway's) address")
+    where.add_argument("--serial", help="Modbus RTU: the serial device, e.g. /dev/ttyUSB0")
+    parser.add_argument("--port", type=int, default=502, help="TCP port")
+    _serial_options(parser)
 
 
 def _serial_options(parser: argparse.ArgumentParser) -> None:

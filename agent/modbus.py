@@ -25,9 +25,10 @@ log = logging.getLogger(__name__)
 class ModbusReadError(RuntimeError):
     """A read failed; ``reason`` is one of timeout, exception, disconnected, short_response."""
 
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, reason: str, message: str, code: int | None = None) -> None:
         super().__init__(message)
         self.reason = reason
+        self.code = code  # the Modbus exception code, for reason "exception"
 
 
 class Endpoint:
@@ -71,7 +72,7 @@ class Endpoint:
                     raise ModbusReadError("timeout", f"{where}: {exc}") from None
                 if response.isError():
                     code = getattr(response, "exception_code", None)
-                    raise ModbusReadError("exception", f"{where}: Modbus exception code {code}")
+                    raise ModbusReadError("exception", f"{where}: Modbus exception code {code}", code)
                 registers = list(response.registers)
                 if len(registers) < request.count:
                     raise ModbusReadError("short_response", f"{where}: {len(registers)} registers returned")

@@ -18,6 +18,7 @@ from decimal import Decimal
 
 from pymodbus import FramerType
 from pymodbus.constants import ExcCodes
+from pymodbus.exceptions import NoSuchIdException
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
@@ -154,6 +155,19 @@ class Simulator:
             action=action,
         )
 
+    @staticmethod
+    def _nobody() -> SimDevice:
+        """pymodbus's simulator hands requests for an unknown unit id to device 0 (else it answers
+        exception 4): device 0 here says there is no such id, and the server stays silent, as an
+        RS-485 bus is when nobody has the address."""
+
+        async def action(*_args: object) -> ExcCodes | None:
+            raise NoSuchIdException("no simulated meter has this unit id")
+
+        no_bits = [SimData(0, count=1, values=False, datatype=DataType.BITS)]
+        registers = [SimData(0, count=0x10000, values=0, datatype=DataType.REGISTERS)]  # any address
+        return SimDevice(id=0, simdata=(no_bits, list(no_bits), registers, list(registers)), action=action)
+
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name=f"simulator-{self.where}", daemon=True)
         self._thread.start()
@@ -186,12 +200,21 @@ class Simulator:
 
     async def _serve(self) -> None:
         devices = [self._device(m) for m in self.meters]
+        if all(m.unit_id != 0 for m in self.meters):
+            devices.append(self._nobody())
         line = self.serial
         if line is None:
-            self._server = ModbusTcpServer(devices, address=(self.host, self.port))
+            # a unit id nobody has gets no answer, as on an RS-485 bus
+            self._server = ModbusTcpServer(
+                devices, address=(self.host, self.port), ignore_missing_devices=True
+            )
         else:
             self._server = ModbusSerialServer(
-                devices, framer=FramerType.RTU, port=line.serial, **line.line_settings()
+                devices,
+                framer=FramerType.RTU,
+                port=line.serial,
+                ignore_missing_devices=True,
+                **line.line_settings(),
             )
         await self._server.serve_forever(background=True)
         self._ready.set()

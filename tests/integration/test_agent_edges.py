@@ -72,12 +72,14 @@ def test_probe_reads_a_meter_once() -> None:
                 str(port),
                 "--unit",
                 "9",
+                "--timeout",
+                "0.5",
             ],
             capture_output=True,
             text=True,
             timeout=60,
         )
-        assert missing.returncode == 2 and "read failed (exception)" in missing.stderr
+        assert missing.returncode == 2 and "read failed (timeout)" in missing.stderr, "nobody is unit 9"
     finally:
         simulator.stop()
 

@@ -3,9 +3,11 @@ what the agent makes of it: the right error reason, or the right quality flag, n
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -16,7 +18,8 @@ from agent.plan import ReadPlan, plan_reads
 from agent.simulator import SLOW_S, SimulatedMeter, Simulator, default_meters
 from mrv_core.profile_schema import load_profile
 from tests.harness.procs import free_port
-from tests.integration.test_rtu import PROFILE
+from tests.harness.programs import command
+from tests.integration.test_rtu import PROFILE, ROOT
 
 _PROFILE = load_profile(PROFILE)
 PLAN: ReadPlan = plan_reads(
@@ -85,3 +88,43 @@ def test_garbage_registers_are_read_as_they_are(site: _Site) -> None:
     first, second = site.read(), site.read()
     assert first.values != second.values, "random words, decoded as the profile says"
     assert all(v.raw for v in first.values.values())
+
+
+@pytest.mark.integration
+def test_scan_finds_the_meters_on_a_bus_and_the_profile_that_fits(tmp_path: Path) -> None:
+    """Units 3 and 7 behind one TCP endpoint; 7 answers every request with an exception."""
+    clock = ScaledClock(start=datetime(2026, 6, 1, 4, tzinfo=UTC), anchor=time.time(), speed=60.0)
+    meters = default_meters(_PROFILE, clock, {3: 40.0, 7: 20.0})
+    meters[1].fault = "exception"
+    port = free_port()
+    simulator = Simulator(meters, port=port)
+    simulator.start()
+    try:
+        done = subprocess.run(
+            [
+                *command("agent", "scan", "--host", "127.0.0.1", "--port", str(port), "--units", "1-8"),
+                "--timeout",
+                "0.3",
+                "--profiles",
+                str(ROOT / "firmware_profiles"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        simulator.stop()
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = [line.strip() for line in done.stdout.splitlines() if line.strip().startswith("unit")]
+    assert len(lines) == 2, done.stdout
+    assert lines[0].startswith("unit   3: fits eastron-sdm630-v2 (voltage_l1 ")
+    assert (
+        lines[1].startswith("unit   7: answers, no profile fits: eastron-sdm630-v2:") and "code 4" in lines[1]
+    )
+    empty = subprocess.run(
+        command("agent", "scan", "--host", "127.0.0.1", "--port", str(free_port()), "--units", "1-2"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert empty.returncode == 1 and "nothing answered" in empty.stdout
