@@ -15,24 +15,30 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
 import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from agent.buffer import open_stats
 from bench.e2e import collector_config, cpu_seconds, rss_mb
+from bench.report import report
 from tests.harness.mosquitto import start_mosquitto
 from tests.harness.procs import Proc, free_port, port_open, wait_for
 from tests.harness.programs import command as cli
 from tests.harness.programs import init_gateway
 
 ROOT = Path(__file__).resolve().parents[1]
+COLUMNS = [
+    "meters",
+    "request merging",
+    "requests per reading",
+    "values delivered",
+    "agent CPU ms per value",
+    "agent peak RSS MB",
+]
 PROFILE = ROOT / "firmware_profiles/eastron/sdm630-modbus-v2.yaml"
 QUANTITIES = [
     "voltage_l1",
@@ -167,17 +173,11 @@ def main() -> int:
                 print(result.row(), flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(
-        f"\n{datetime.now(UTC):%Y-%m-%d} on {platform.node()} ({os.cpu_count()} cores, Python "
-        f"{platform.python_version()})\n| meters | request merging | requests per reading | values delivered "
-        "| agent CPU ms per value | agent peak RSS MB |\n|---|---|---|---|---|---|"
-    )
-    for result in results:
-        print(result.row())
-    out = ROOT / ".bench"
-    out.mkdir(exist_ok=True)
-    (out / f"acquisition-{datetime.now(UTC):%Y%m%dT%H%M%S}.json").write_text(
-        json.dumps([asdict(r) | {"cpu_ms_per_value": r.cpu_ms_per_value} for r in results], indent=2)
+    report(
+        "acquisition",
+        COLUMNS,
+        [result.row() for result in results],
+        [asdict(r) | {"cpu_ms_per_value": r.cpu_ms_per_value} for r in results],
     )
     return 0
 

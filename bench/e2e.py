@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sqlite3
 import sys
 import tempfile
@@ -25,11 +24,11 @@ import time
 import urllib.parse
 import urllib.request
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from agent.buffer import open_stats
+from bench.report import report
 from tests.harness.backlog import prefill
 from tests.harness.influxdb import start_influxdb
 from tests.harness.mosquitto import start_mosquitto
@@ -292,20 +291,19 @@ def main() -> int:
         broker.stop()
         if influx is not None:
             influx.stop()
-    header = (
-        "| store | phase | records | records/s | agent CPU s / 1k | collector CPU s / 1k | agent RSS MB |\n"
-        "|---|---|---|---|---|---|---|"
-    )
-    print(
-        f"\n{datetime.now(UTC):%Y-%m-%d} on {platform.node()} ({os.cpu_count()} cores, Python "
-        f"{platform.python_version()})\n{header}"
-    )
-    for result in results:
-        print(result.row())
-    out = ROOT / ".bench"
-    out.mkdir(exist_ok=True)
-    (out / f"e2e-{datetime.now(UTC):%Y%m%dT%H%M%S}.json").write_text(
-        json.dumps([asdict(r) | {"rate": r.rate} for r in results], indent=2)
+    report(
+        "e2e",
+        [
+            "store",
+            "phase",
+            "records",
+            "records/s",
+            "agent CPU s / 1k",
+            "collector CPU s / 1k",
+            "agent RSS MB",
+        ],
+        [result.row() for result in results],
+        [asdict(r) | {"rate": r.rate} for r in results],
     )
     return 0
 

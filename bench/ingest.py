@@ -19,14 +19,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -34,6 +31,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from agent.buffer import Buffer
 from bench.e2e import agent_config, collector_config, cpu_seconds, stored
+from bench.report import report
 from mrv_core.envelope import build_envelope
 from mrv_core.watermark import parse_watermark, watermark_topic
 from tests.harness.backlog import prefill
@@ -43,6 +41,15 @@ from tests.harness.procs import Proc, free_port, wait_for
 from tests.harness.programs import command as cli
 
 ROOT = Path(__file__).resolve().parents[1]
+COLUMNS = [
+    "records",
+    "records/s",
+    "collector CPU us/record",
+    "influxd us/record",
+    "Mosquitto us/record",
+    "harness (shim) us/record",
+    "message bytes/record",
+]
 GATEWAY, SITE = "gw-bench", "bench"
 SEAL_RECORDS = 1000  # what prefill seals at a time
 
@@ -205,18 +212,11 @@ def main() -> int:
     finally:
         broker.stop()
         influx.stop()
-    header = (
-        "| records | records/s | collector CPU us/record | influxd us/record | Mosquitto us/record "
-        "| harness (shim) us/record | message bytes/record |\n|---|---|---|---|---|---|---|"
-    )
-    print(
-        f"\n{datetime.now(UTC):%Y-%m-%d} on {platform.node()} ({os.cpu_count()} cores, Python "
-        f"{platform.python_version()})\n{header}\n{result.row()}"
-    )
-    out = ROOT / ".bench"
-    out.mkdir(exist_ok=True)
-    (out / f"ingest-{datetime.now(UTC):%Y%m%dT%H%M%S}.json").write_text(
-        json.dumps(asdict(result) | {"rate": result.rate}, indent=2)
+    report(
+        "ingest",
+        COLUMNS,
+        [result.row()],
+        [asdict(result) | {"rate": result.rate}],
     )
     return 0
 
