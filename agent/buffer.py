@@ -81,6 +81,18 @@ class BufferStats:
         return self.unsealed_records + self.sealed_records
 
 
+@dataclass
+class _Offer:
+    """A reading waiting to be written by the next group commit, and what became of it."""
+
+    device: str
+    time_text: str
+    build: Callable[[int, str], tuple[bytes, str]]
+    seq: int = 0
+    error: BaseException | None = None
+    done: bool = False
+
+
 class Buffer:
     """Thread-safe: one connection, one lock; every write is one transaction."""
 
@@ -101,6 +113,8 @@ class Buffer:
         self.full = False  # the last reading offered was refused (quota or disk full)
         self.refused = 0  # readings refused since start (kept in memory: the disk may have no room)
         self._lock = threading.Lock()
+        self._offers: list[_Offer] = []  # readings waiting for the next group commit
+        self._offers_lock = threading.Lock()
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={synchronous}")
@@ -154,28 +168,67 @@ class Buffer:
     def append_reading(
         self, device: str, moment: datetime, build: Callable[[int, str], tuple[bytes, str]]
     ) -> int:
-        """Give ``build`` the next (seq, prev) of ``device``, store what it returns; the seq.
+        """Give ``build`` the next (seq, prev) of ``device``, store what it returns; the seq, once the
+        reading is durably on disk.
 
-        Raises :class:`BufferFullError`, with nothing written, when the buffer holds its quota, the
-        disk has less free room than the reserve (sealing and deleting delivered seals need some),
-        or the disk is full: the chain does not advance, so no sequence number is lost.
+        Readings offered at the same moment by several pollers (they fire together on the wall
+        clock's grid) are written in one transaction, one fsync for all (group commit): whoever
+        holds the lock writes every reading offered so far, each in its own savepoint, so that one
+        reading's failure is its own. Raises :class:`BufferFullError`, with nothing written, when
+        the buffer holds its quota, the disk has less free room than the reserve (sealing and
+        deleting delivered seals need some), or the disk is full: the chain does not advance, so no
+        sequence number is lost.
         """
-        time_text = format_time(moment)
+        offer = _Offer(device, format_time(moment), build)
+        with self._offers_lock:
+            self._offers.append(offer)
         with self._lock:
-            refusal = self._no_room()
-            if refusal:
-                self._refuse()
-                raise BufferFullError(
+            if not offer.done:
+                self._write_offers()
+        if offer.error is not None:
+            raise offer.error
+        return offer.seq
+
+    def _write_offers(self) -> None:
+        """Every reading offered so far, in one transaction (the caller holds the lock)."""
+        with self._offers_lock:
+            offers, self._offers = self._offers, []
+        refusal = self._no_room()
+        if refusal:
+            self._refuse_all(
+                offers,
+                BufferFullError(
                     f"{self.path}: {refusal}; no reading is taken until delivered seals free space"
-                )
-            try:
-                with self._transaction():
-                    seq = self._append(device, time_text, build)
-            except BufferFullError:
-                self._refuse()
-                raise
-            self.full = False
-            return seq
+                ),
+            )
+            return
+        try:
+            with self._transaction():
+                for offer in offers:
+                    self._db.execute("SAVEPOINT reading")
+                    try:
+                        offer.seq = self._append(offer.device, offer.time_text, offer.build)
+                    except sqlite3.OperationalError:
+                        raise  # the disk is full: the whole transaction goes
+                    except Exception as exc:  # noqa: BLE001 - this reading's own failure, given back to its poller
+                        self._db.execute("ROLLBACK TO reading")
+                        offer.error = exc
+                    self._db.execute("RELEASE reading")
+        except BufferFullError as exc:
+            self._refuse_all(offers, exc)
+            return
+        except BaseException as exc:
+            for offer in offers:
+                offer.error, offer.done = exc, True
+            raise
+        for offer in offers:
+            offer.done = True
+        self.full = False
+
+    def _refuse_all(self, offers: list[_Offer], error: BufferFullError) -> None:
+        for offer in offers:
+            self._refuse()
+            offer.seq, offer.error, offer.done = 0, error, True
 
     def _append(self, device: str, time_text: str, build: Callable[[int, str], tuple[bytes, str]]) -> int:
         row = self._db.execute("SELECT seq, hash FROM device_chain WHERE device = ?", (device,)).fetchone()

@@ -1,3 +1,5 @@
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -209,3 +211,60 @@ def test_sealing_and_deleting_on_a_full_disk_fail_cleanly(tmp_path: Path) -> Non
     _chain_is_whole(buffer, "m1", 60)
     seals = buffer.stats().seals
     assert len(buffer.delete_through(seals)) == seals and buffer.stats().pending_records == 0
+
+
+def test_readings_offered_together_are_written_in_one_transaction(tmp_path: Path) -> None:
+    """Group commit: 30 pollers firing at once while a write is under way cost one more transaction,
+    not 30; every reading gets its own seq and its chain holds; a reading whose build fails fails
+    alone."""
+    buffer = Buffer(tmp_path / "b.sqlite", "gw")
+    begins: list[str] = []
+    buffer._db.set_trace_callback(lambda sql: begins.append(sql) if sql.startswith("BEGIN") else None)
+    first_in = threading.Event()
+    release = threading.Event()
+
+    def slow(seq: int, prev: str) -> tuple[bytes, str]:  # holds the lock while the others queue up
+        first_in.set()
+        release.wait(10)
+        return build_record(
+            site="s",
+            gateway="gw",
+            device="m0",
+            profile_id="p",
+            profile_sha256="a" * 64,
+            seq=seq,
+            prev=prev,
+            time=T0,
+            clock="synced",
+            values={"energy_active_import_total": energy_value(0)},
+        )
+
+    def broken(seq: int, prev: str) -> tuple[bytes, str]:
+        raise ValueError("this meter's reading cannot be built")
+
+    results: dict[str, object] = {}
+
+    def offer(device: str) -> None:
+        try:
+            results[device] = (
+                _append(buffer, device, 1) if device != "bad" else buffer.append_reading(device, T0, broken)
+            )
+        except ValueError as exc:
+            results[device] = exc
+
+    first = threading.Thread(target=lambda: results.__setitem__("m0", buffer.append_reading("m0", T0, slow)))
+    first.start()
+    assert first_in.wait(10)
+    others = [threading.Thread(target=offer, args=(f"m{i}",)) for i in range(1, 30)]
+    others.append(threading.Thread(target=offer, args=("bad",)))
+    for thread in others:
+        thread.start()
+    time.sleep(0.3)  # all 30 have offered and wait for the lock
+    release.set()
+    for thread in [first, *others]:
+        thread.join(10)
+    assert len(begins) == 2, "the first reading's transaction, then one for the 30 that queued"
+    assert all(results[f"m{i}"] == 1 for i in range(30))
+    assert isinstance(results["bad"], ValueError)
+    stats = buffer.stats()
+    assert stats.counters["records_taken"] == 30 and "bad" not in stats.chains
