@@ -299,7 +299,9 @@ def parse_seal(data: bytes, signature: bytes, *, strict: bool = True) -> Seal:
 # Record (tests/unit/test_record_layout.py holds the two to that).
 _TEXT = rb"[\x20\x21\x23-\x5b\x5d-\x7e]*"  # printable ASCII but '"' and '\\': canonical as it stands
 _COMMON = re.compile(
-    rb'\{"clock":"(synced|unsynced|unknown|simulated)","device":"('
+    rb'\{"clock":"('
+    + b"|".join(state.encode() for state in CLOCK_STATES)
+    + rb')","device":"('
     + _TEXT
     + rb')","gateway":"('
     + _TEXT
@@ -307,7 +309,9 @@ _COMMON = re.compile(
     + _TEXT
     + rb')","sha256":"([0-9a-f]{64})"\},"quality":\[\],"seq":([1-9][0-9]{0,15}),"site":"('
     + _TEXT
-    + rb')","time":"(\d{4}-\d\d-\d\dT(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{3}Z)","v":1,"values":(\{.*\})\}'
+    + rb')","time":"(\d{4}-\d\d-\d\dT(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{3}Z)","v":'
+    + str(FORMAT_VERSION).encode()
+    + rb',"values":(\{.*\})\}'
 )
 _VALUE_BODY = (
     rb':\{"raw":"' + _TEXT + rb'","unit":"' + _TEXT + rb'","value":'
