@@ -31,7 +31,7 @@ import itertools
 import json
 import re
 import zipfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -43,7 +43,7 @@ from mrv_core.hashing import merkle_root
 from mrv_core.keyring import KeyringError, Registry, parse_registry
 from mrv_core.profile import Profile, RegisterSpec
 from mrv_core.record import CLOCK_STATES, RecordError, parse_record, parse_seal
-from mrv_core.registers import DecodeError, hex_confirmer
+from mrv_core.registers import DecodeError, column_confirmer, hex_confirmer
 from mrv_core.report import Period, StreamingReport, compare_reports, project_from_dict
 from mrv_core.timefmt import parse_time, time_ms
 from mrv_core.verify import (
@@ -251,6 +251,7 @@ class _Use:
 
     quantity: str
     confirm: Callable[[str, Decimal], bool]  # registers.hex_confirmer: is this what the raw words say?
+    confirm_column: Callable[[Sequence[bytes], Sequence[str]], bool] | None  # the same, a run at once
     cache: dict[str, Decimal]  # raw words already confirmed, and their value
     accumulators: list[Any]
 
@@ -269,23 +270,29 @@ class _Use:
         self.cache[raw] = value
         return True
 
-    def check_run(self, values: list[Any]) -> tuple[list[Decimal], str] | None:
-        """A run's values of this quantity, all in one unit and each what its raw words decode to;
-        None if anything is irregular (then each record is checked alone, with findings)."""
+    def check_column(
+        self, raws: Sequence[bytes], units: Sequence[bytes], texts: Sequence[bytes]
+    ) -> tuple[list[Decimal], str] | None:
+        """A run's values of this quantity (strings as the record has them), all in one unit and each
+        what its raw words decode to; None if anything is irregular (then each record is checked
+        alone, with findings)."""
+        if len(set(units)) != 1:
+            return None
         try:
-            items = [value[self.quantity] for value in values]
-            raws = [item["raw"] for item in items]
-            units = {item["unit"] for item in items}
-            texts = [item["value"] for item in items]
-            if len(units) != 1 or {type(raw) for raw in raws} != {str} or {type(t) for t in texts} != {str}:
-                return None
-            decimals = list(map(Decimal, texts))
-        except (KeyError, TypeError, ArithmeticError):
+            unit = units[0].decode()
+            claims = b"\n".join(texts).decode("ascii").split("\n")
+            decimals = list(map(Decimal, claims))
+        except (UnicodeDecodeError, ArithmeticError):
             return None
-        unit = units.pop()
-        if type(unit) is not str:
+        if self.confirm_column is not None and self.confirm_column(raws, claims):
+            return decimals, unit
+        try:
+            raw_texts = b"\n".join(raws).decode("ascii").split("\n")
+        except UnicodeDecodeError:
             return None
-        if list(map(self.cache.get, raws)) != decimals and not all(map(self._confirmed, raws, decimals)):
+        if list(map(self.cache.get, raw_texts)) != decimals and not all(
+            map(self._confirmed, raw_texts, decimals)
+        ):
             return None
         return decimals, unit
 
@@ -327,6 +334,31 @@ def _layout(clock: bytes, gateway: bytes, site: bytes) -> re.Pattern[bytes]:
     )
 
 
+_VALUE_ENTRY: Final = rb'\{"raw":"([0-9a-f]*)","unit":"([^"\\\x00-\x1f]*)","value":"([^"\\\x00-\x1f]*)"\}'
+
+
+@functools.lru_cache(maxsize=256)
+def _value_pattern(names: tuple[str, ...]) -> re.Pattern[bytes]:
+    """The values objects of records that hold exactly ``names``, in that order, each as
+    {"raw","unit","value"} strings without escapes: one line each; groups raw, unit, value per name.
+    What it matches, a JSON parse reads the same way (distinct keys, no escapes to interpret)."""
+    entries = [re.escape(json.dumps(name).encode()) + b":" + _VALUE_ENTRY for name in names]
+    return re.compile(rb"^\{" + b",".join(entries) + rb"\}$", re.MULTILINE)
+
+
+def _value_names(text: bytes) -> tuple[str, ...] | None:
+    """The quantity names of one values object if it has the usual shape, else None."""
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(parsed, dict) or not all(
+        isinstance(item, dict) and sorted(item) == ["raw", "unit", "value"] for item in parsed.values()
+    ):
+        return None
+    return tuple(parsed)
+
+
 @dataclass
 class BundleVerifier:
     """Checks one bundle; see :func:`verify_bundle`."""
@@ -347,6 +379,7 @@ class BundleVerifier:
     unknown_profiles: set[str] = field(default_factory=set)
     point_quantities: dict[tuple[str, str], tuple[set[str], list[Any]]] = field(default_factory=dict)
     plans: dict[tuple[str, str, str], list[_Use] | None] = field(default_factory=dict)
+    value_layouts: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)  # per device
     decoded: dict[tuple[str, str, Decimal], dict[str, Decimal]] = field(default_factory=dict)
     leaf_texts: list[bytes] = field(default_factory=list)  # b"0", b"1", ...: leaf numbers as written
     # seals wholly outside a project's period: (gateway, seq, side, record hashes, first time, last time)
@@ -819,16 +852,17 @@ class BundleVerifier:
             return sum(self._record_slowly(seal, c.datas[i], c.digests[i]) for i in run)
         points = self.point_quantities.get((gateway, device)) or self._points_of(gateway, device)
         if self.all_values or points[0]:
-            values = self._parse_values([c.texts[i] for i in run])
-            if not all(isinstance(parsed, dict) for parsed in values):
-                # A values text that is not one JSON object: the full checks say what it is.
-                return sum(self._record_slowly(seal, c.datas[i], c.digests[i]) for i in run)
+            texts = [c.texts[i] for i in run]
             plan = None if self.all_values else self._plan(gateway, device, profile_sha, points[1])
-            times = [c.times[i].decode("ascii") for i in run]
-            hashes = [c.digests[i].hex() for i in run]
-            if plan and self._lean_run(plan, values, times, seqs, hashes):
+            if plan and self._lean_run(plan, (gateway, device), texts, run=run, seqs=seqs, c=c):
                 self.result.decoded_values += len(run) * len(plan)
-            else:  # something irregular: record by record, with findings
+            else:  # something irregular, or every value wanted: record by record, with findings
+                values = self._parse_values(texts)
+                if not all(isinstance(parsed, dict) for parsed in values):
+                    # A values text that is not one JSON object: the full checks say what it is.
+                    return sum(self._record_slowly(seal, c.datas[i], c.digests[i]) for i in run)
+                times = [c.times[i].decode("ascii") for i in run]
+                hashes = [c.digests[i].hex() for i in run]
                 for time, seq, record_hash, parsed in zip(times, seqs, hashes, values, strict=True):
                     self._use_values(
                         gateway,
@@ -857,6 +891,7 @@ class BundleVerifier:
             _Use(
                 quantity,
                 hex_confirmer(spec.type, spec.order, spec.scale),
+                column_confirmer(spec.type, spec.order, spec.scale),
                 self.decoded.setdefault((spec.type, spec.order, spec.scale), {}),
                 [a for a in accumulators if a.point.quantity == quantity],
             )
@@ -866,22 +901,54 @@ class BundleVerifier:
         self.plans[key] = plan if len(plan) == len(quantities) else None
         return self.plans[key]
 
-    @staticmethod
     def _lean_run(
-        plan: list[_Use], values: list[Any], times: list[str], seqs: list[int], hashes: list[str]
+        self,
+        plan: list[_Use],
+        device: tuple[str, str],
+        texts: list[bytes],
+        *,
+        run: list[int],
+        seqs: list[int],
+        c: _Columns,
     ) -> bool:
         """Check and feed a whole run's used values a column at a time when all is regular; False
         (nothing fed) otherwise, and then each record goes its own way."""
-        columns = []
+        columns = self._value_columns(device, texts)
+        if columns is None:
+            return False
+        checked = []
         for use in plan:
-            column = use.check_run(values)
-            if column is None:
+            column = columns.get(use.quantity)
+            checked_column = None if column is None else use.check_column(*column)
+            if checked_column is None:
                 return False
-            columns.append((use.accumulators, column))
-        for accumulators, (decimals, unit) in columns:
+            checked.append((use.accumulators, checked_column))
+        times = b"\n".join([c.times[i] for i in run]).decode("ascii").split("\n")
+        hashes = b"\n".join([c.hexes[i] for i in run]).decode("ascii").split("\n")
+        for accumulators, (decimals, unit) in checked:
             for accumulator in accumulators:
                 accumulator.feed_run(times, seqs, decimals, unit, hashes)
         return True
+
+    def _value_columns(
+        self, device: tuple[str, str], texts: list[bytes]
+    ) -> dict[str, tuple[tuple[bytes, ...], tuple[bytes, ...], tuple[bytes, ...]]] | None:
+        """Each quantity's (raws, units, values) in a run of a device's records, read by one regex made
+        for the device's usual values layout; None if a record does not have it."""
+        names = self.value_layouts.get(device)
+        block = b"\n".join(texts)
+        for _ in range(2):  # the device's last layout, then the layout of this run's first record
+            if names is None:
+                names = _value_names(texts[0])
+                if names is None:
+                    return None
+                self.value_layouts[device] = names
+            rows = _value_pattern(names).findall(block)
+            if len(rows) == len(texts):
+                cols = list(zip(*rows, strict=True))
+                return {name: (cols[3 * i], cols[3 * i + 1], cols[3 * i + 2]) for i, name in enumerate(names)}
+            names = None
+        return None
 
     @staticmethod
     def _parse_values(texts: list[bytes]) -> list[object]:

@@ -15,10 +15,12 @@ letter pair says whether words are most-significant first (AB.., BA..) or last
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import re
 import struct
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final, Literal
 
@@ -200,6 +202,128 @@ def hex_confirmer(rtype: str, order: str, scale: Decimal) -> Callable[[str, Deci
         if Decimal(text) != claimed or pack(float(text)) != data:
             return False
         return digits == 1 or pack(float(format(value, _G[digits - 1]))) != data
+
+    return confirm
+
+
+_HEX_TEXT = re.compile(rb"[0-9a-f]*")
+# How a column of float32 values in each byte order becomes big-endian bytes: a permutation of the
+# hex text (2 characters per byte), done for the whole column by one regular-expression substitution.
+_TO_BIG_ENDIAN: Final[dict[str, tuple[re.Pattern[bytes], bytes] | None]] = {
+    "ABCD": None,
+    "CDAB": (re.compile(rb"(.{4})(.{4})", re.DOTALL), rb"\2\1"),
+    "BADC": (re.compile(rb"(..)(..)(..)(..)", re.DOTALL), rb"\2\1\4\3"),
+    "DCBA": (re.compile(rb"(..)(..)(..)(..)", re.DOTALL), rb"\4\3\2\1"),
+}
+_DOTS: Final = itertools.repeat(".")  # endless arguments for map()
+_NOTHING: Final = itertools.repeat("")
+_SIGN_AND_ZEROS: Final = itertools.repeat("-0")
+_ONES: Final = itertools.repeat(1)
+
+
+@dataclass(frozen=True)
+class _Lanes:
+    """Masks to test ``count`` 32-bit lanes of one integer at once (SIMD within a register)."""
+
+    mantissa: int  # 0x007FFFFF per lane
+    exponent: int  # 0x000000FF per lane
+    ones: int  # 0x00000001 per lane
+    high: int  # 0x80000000 per lane
+
+    def any_zero(self, lanes: int) -> bool:
+        """Whether some lane is 0: only a zero lane's top bit is set by ``lane - 1`` and unset in
+        ``lane``; a borrow into the next lane only ever starts at a zero lane."""
+        return bool((lanes - self.ones) & ~lanes & self.high)
+
+
+@functools.lru_cache(maxsize=64)
+def _lanes(count: int) -> _Lanes:
+    def repeated(lane: bytes) -> int:
+        return int.from_bytes(lane * count, "big")
+
+    return _Lanes(
+        repeated(b"\x00\x7f\xff\xff"),
+        repeated(b"\x00\x00\x00\xff"),
+        repeated(b"\x00\x00\x00\x01"),
+        repeated(b"\x80\x00\x00\x00"),
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _g_texts(count: int) -> str:
+    """A %-format of ``count`` floats, each to its own number of significant digits, one per line."""
+    return "\n".join(["%.*g"] * count)
+
+
+def _interleave(digits: list[int], floats: Sequence[float]) -> tuple[float | int, ...]:
+    pairs: list[float | int] = [0] * (2 * len(digits))
+    pairs[::2], pairs[1::2] = digits, floats
+    return tuple(pairs)
+
+
+@functools.lru_cache(maxsize=64)
+def column_confirmer(
+    rtype: str, order: str, scale: Decimal
+) -> Callable[[Sequence[bytes], Sequence[str]], bool] | None:
+    """For float32 at scale 1 (most energy registers), a check of a whole column of claims at once:
+    True only if every claimed text is exactly ``hex_decoder(...)(raw)``; None for other layouts.
+
+    False means "not shown here", not "wrong": zero, subnormals, infinities,
+    NaN, powers of two, one-digit and exponent-form claims are left to
+    :func:`hex_confirmer`, value by value, which also says which one is wrong.
+    The rule is hex_confirmer's (the claim is the nearest decimal of its
+    length, reads back as the same float, and one digit fewer does not), done
+    with a few C calls per column instead of several calls per value.
+    """
+    if rtype != "f32" or scale.as_tuple() != Decimal(1).as_tuple() or order not in _TO_BIG_ENDIAN:
+        return None
+    permute = _TO_BIG_ENDIAN[order]
+
+    def confirm(raws: Sequence[bytes], claims: Sequence[str]) -> bool:
+        count = len(raws)
+        joined = b"".join(raws)
+        if (
+            count != len(claims)
+            or len(joined) != 8 * count
+            or set(map(len, raws)) != {8}
+            or not _HEX_TEXT.fullmatch(joined)
+        ):
+            return False
+        if permute is not None:
+            joined = permute[0].sub(permute[1], joined)
+        data = bytes.fromhex(joined.decode("ascii"))
+        lanes = _lanes(count)
+        value = int.from_bytes(data, "big")  # all floats' bits in one integer, 32 per lane
+        exponents = value >> 23 & lanes.exponent
+        if (
+            lanes.any_zero(value & lanes.mantissa)  # zero or a power of two
+            or lanes.any_zero(exponents)  # zero or subnormal
+            or lanes.any_zero(exponents ^ lanes.exponent)  # infinite or NaN
+        ):
+            return False
+        # Significant digits of each claim, never fewer than it has: the count where an honest
+        # claim has one, more where it has anything else (then the comparisons below fail).
+        digits = list(map(len, map(str.strip, map(str.replace, claims, _DOTS, _NOTHING), _SIGN_AND_ZEROS)))
+        if min(digits) < 2 or max(digits) > 9:
+            return False
+        floats = struct.unpack(f">{count}f", data)
+        try:
+            claimed = list(map(float, claims))
+            read_back = struct.pack(f">{count}f", *claimed)
+            # The nearest decimal of each claim's length, and of one digit fewer, in one call each.
+            nearest = (_g_texts(count) % _interleave(digits, floats)).split("\n")
+            fewer = _g_texts(count) % _interleave(list(map(int.__sub__, digits, _ONES)), floats)
+            fewer_data = struct.pack(f">{count}f", *map(float, fewer.split("\n")))
+        except (ValueError, OverflowError, struct.error):
+            return False
+        # Each claim reads back as its float and is the nearest decimal of its length (decimals of
+        # at most 15 significant digits are equal exactly when their doubles are), and none reads
+        # back with a digit fewer (no 32-bit lane of the two is equal).
+        return (
+            read_back == data
+            and (nearest == list(claims) or list(map(float, nearest)) == claimed)
+            and not lanes.any_zero(value ^ int.from_bytes(fewer_data, "big"))
+        )
 
     return confirm
 

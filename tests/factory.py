@@ -71,8 +71,10 @@ class Gateway:
         extra: dict[str, Value] | None = None,
         *,
         profile: Profile | None = None,
+        values: dict[str, Value] | None = None,
     ) -> bytes:
-        """A reading decoded with ``profile`` (the test profile by default)."""
+        """A reading decoded with ``profile`` (the test profile by default); ``values`` replaces the
+        test profile's energy value and ``extra``."""
         seq, prev = self.heads.get(device, (0, GENESIS))
         data, digest = build_record(
             site=self.site,
@@ -84,7 +86,7 @@ class Gateway:
             prev=prev,
             time=self.start + timedelta(minutes=minute),
             clock="synced",
-            values={quantity: energy_value(kwh), **(extra or {})},
+            values=values if values is not None else {quantity: energy_value(kwh), **(extra or {})},
         )
         self.heads[device] = (seq + 1, digest)
         return data

@@ -15,6 +15,7 @@ import subprocess
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +28,14 @@ from mrv_core import bundle as bundle_module
 from mrv_core.bundle import seal_line
 from mrv_core.config_errors import load_yaml_text
 from mrv_core.keyring import Registry, parse_registry
-from mrv_core.profile_schema import parse_profile
-from mrv_core.record import build_seal
+from mrv_core.profile_schema import load_profile, parse_profile
+from mrv_core.record import Value, build_seal
+from mrv_core.registers import encode_value, words_to_hex
 from mrv_core.signing import Signer
 from tests.factory import TEST_PROFILE_YAML, Gateway
 from tests.harness.programs import command
+
+ONE = Decimal(1)
 
 PROJECT_YAML = """
 id: TAMPER-PV
@@ -447,3 +451,88 @@ def test_a_signed_record_with_an_impossible_date_is_malformed_on_both_paths(
     )
     assert "malformed" in _kinds(full)
     assert fast == full
+
+
+SDM630 = Path(__file__).resolve().parents[2] / "firmware_profiles/eastron/sdm630-modbus-v2.yaml"
+
+
+def _float_site(tmp_path: Path, wrong_claim: int | None) -> Path:
+    """A bundle of SDM630 readings (float32 counters, as most sites have them): two meters, every
+    15 minutes over two days; the reading numbered ``wrong_claim`` of meter a is signed with a claimed
+    value one digit off its raw words (a gateway bug the verifier must name)."""
+    profile = load_profile(SDM630)
+    spec = profile.register("energy_active_export_total")
+    gw = Gateway(gateway="gw-v", site="site-v")
+    registry = enroll(Registry(), Enrollment(gw.gateway, gw.site, gw.signer.key_id, gw.public_key.b64), "")
+    save_registry(tmp_path / "gateways.json", registry)
+    store = SqliteStore(tmp_path / "c.sqlite")
+    ingestor = Ingestor(store, registry.keyring(), clock_ms=lambda: 0)
+    count = 0
+    for block in range(24):
+        records = []
+        for step in range(8):
+            minute = (block * 8 + step) * 15
+            for device in ("a", "b"):
+                words = words_to_hex(
+                    encode_value(Decimal("12345.6") + Decimal("0.37") * minute, "f32", "ABCD", ONE)
+                )
+                claim = spec.decode_hex(words)
+                assert claim is not None
+                if device == "a" and count == wrong_claim:
+                    claim += Decimal("0.01")
+                count += device == "a"
+                value = Value(claim, "kWh", words)
+                records.append(gw.record(device, minute, 0, profile=profile, values={spec.quantity: value}))
+        ingest_messages(ingestor, [(gw.topic, gw.message(gw.seal(records)))])
+    store.close()
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles/sdm630.yaml").write_bytes(SDM630.read_bytes())
+    (tmp_path / "project.yaml").write_text(PROJECT_YAML)
+    config = tmp_path / "collector.yaml"
+    config.write_text(
+        json.dumps(
+            {
+                "store": {"type": "sqlite", "path": str(tmp_path / "c.sqlite")},
+                "keyring": str(tmp_path / "gateways.json"),
+                "profiles_dir": str(tmp_path / "profiles"),
+            }
+        )
+    )
+    bundle = tmp_path / "bundle.zip"
+    args = ["--project", str(tmp_path / "project.yaml"), "--from", "2026-01-01", "--to", "2026-01-01"]
+    done = _run("collector", "export", "--config", str(config), *args, "--out", str(bundle))
+    assert done.returncode == 0, done.stderr
+    return bundle
+
+
+@pytest.mark.parametrize("wrong_claim", [None, 10, 40])
+def test_float_counters_are_checked_a_column_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, wrong_claim: int | None
+) -> None:
+    """Float32 counters of regular seals are confirmed a run at a time (one call per device and
+    seal); the result is exactly the full path's, and a claim that is not its raw words' value is
+    named on both paths."""
+    bundle = _float_site(tmp_path, wrong_claim)
+    confirmed: list[bool] = []
+    original = bundle_module.column_confirmer
+
+    def counting(*args: Any) -> Any:
+        confirm = original(*args)
+
+        def counted(raws: Any, claims: Any) -> bool:
+            confirmed.append(confirm(raws, claims))
+            return confirmed[-1]
+
+        return counted
+
+    monkeypatch.setattr(bundle_module, "column_confirmer", counting)
+    fast, full = _both_paths(bundle, monkeypatch)
+    assert fast == full
+    assert fast["decoded_values"] >= 2 * 96  # both meters' counters of the day, and the seals around it
+    mismatches = [f for f in fast["findings"] if f["kind"] == "value_mismatch"]
+    if wrong_claim is None:
+        assert fast["verdict"] == "verified" and not mismatches
+        assert confirmed and all(confirmed)
+    else:
+        assert fast["verdict"] == "failed" and len(mismatches) == 1 and mismatches[0]["device"] == "a"
+        assert confirmed.count(False) == 1  # the one run holding it went value by value

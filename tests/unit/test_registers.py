@@ -5,11 +5,13 @@ from decimal import Decimal
 
 import pytest
 
+from mrv_core.exact import decimal_text
 from mrv_core.registers import (
     BYTE_ORDERS,
     WIDTH,
     DecodeError,
     _big_endian_reader,
+    column_confirmer,
     decode_words,
     encode_value,
     hex_confirmer,
@@ -173,3 +175,65 @@ def test_hex_confirmer_agrees_with_decoding() -> None:
                     claims += [right, right + Decimal("1e-9"), -right, Decimal(repr(value))]
                 for claim in claims:
                     assert confirm(raw, claim) == (right == claim), (order, scale, raw, claim, right)
+
+
+def test_column_confirmer_never_confirms_a_wrong_claim() -> None:
+    """A column is confirmed only if every claim is decode(raw); on the claims a meter's counter
+    produces it confirms the column (otherwise the fast path would be useless)."""
+    rnd = random.Random(11)
+    assert column_confirmer("f32", "ABCD", Decimal("0.1")) is None
+    assert column_confirmer("u32", "ABCD", ONE) is None
+    for order in BYTE_ORDERS:
+        decode, column = hex_decoder("f32", order, ONE), column_confirmer("f32", order, ONE)
+        assert column is not None
+        big_endian = _big_endian_reader("f32", order)
+        words_list = [[rnd.randrange(0x10000) for _ in range(2)] for _ in range(2000)]
+        words_list += [
+            encode_value(Decimal(v), "f32", order, ONE) for v in ("0", "1", "0.5", "1e4", "-3e3", "505.76")
+        ]
+        for words in words_list:
+            raw = words_to_hex(words)
+            right = decode(raw)
+            (value,) = struct.unpack(">f", big_endian(raw))
+            texts = [format(value, f".{p}g") for p in range(1, 10)] if math.isfinite(value) else ["nan"]
+            if right is not None:
+                texts += [decimal_text(right), decimal_text(right + Decimal("1e-9")), repr(value)]
+                # Neighbours in the last digit: where decimals of that length are closer together
+                # than floats, they read back as the same float but are not the nearest.
+                step = Decimal(1).scaleb(right.normalize().as_tuple().exponent)
+                texts += [decimal_text(right + step), decimal_text(right - step)]
+            for text in texts:
+                if column([raw.encode()], [text]):
+                    assert right is not None and Decimal(text) == right, (order, raw, text, right)
+        # A counter's readings: every claim right, so the column is confirmed; one wrong claim fails it.
+        # (10000 itself, a one-digit claim, is left to hex_confirmer.)
+        counter = [
+            encode_value(Decimal(10_000) + Decimal("0.05") * k, "f32", order, ONE) for k in range(1, 500)
+        ]
+        raws = [words_to_hex(words).encode() for words in counter]
+        claims = [decimal_text(decode(raw.decode()) or Decimal(0)) for raw in raws]
+        assert column(raws, claims)
+        for index in (0, 17, 498):
+            wrong = list(claims)
+            wrong[index] = decimal_text(Decimal(claims[index]) + Decimal("0.001"))
+            assert not column(raws, wrong)
+        assert not column(raws[:-1], claims)
+        assert not column([raws[0].upper()], claims[:1])
+
+
+def test_column_confirmer_on_mixed_columns() -> None:
+    """A column holds exactly when each of its values holds alone, whatever their lengths and signs."""
+    rnd = random.Random(5)
+    column, decode = column_confirmer("f32", "CDAB", ONE), hex_decoder("f32", "CDAB", ONE)
+    assert column is not None
+    confirmed = 0
+    for _ in range(300):
+        raws = [words_to_hex([rnd.randrange(0x10000) for _ in range(2)]).encode() for _ in range(20)]
+        claims = [decimal_text(decode(raw.decode()) or Decimal(0)) for raw in raws]
+        if rnd.random() < 0.3:
+            index = rnd.randrange(20)
+            claims[index] = decimal_text(Decimal(claims[index]) * Decimal("1.0000001"))
+        alone = all(column([raw], [claim]) for raw, claim in zip(raws, claims, strict=True))
+        assert column(raws, claims) == alone
+        confirmed += alone
+    assert confirmed > 100  # honest columns of random floats are confirmed here, not left to the slow path
