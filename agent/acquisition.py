@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 
 from agent.plan import ReadPlan
@@ -82,3 +83,32 @@ def _has_instantaneous(plan: ReadPlan) -> bool:
     """Frozen means something only for meters that read values which move (power, voltage...): a
     counters-only read is legitimately identical all night."""
     return any(not spec.counter for spec in plan.registers)
+
+
+@dataclass
+class UnreadPolls:
+    """The scheduled polls of one device that read nothing since its last record: what its next gap
+    record attests (span, count, the last reason). Pure: the poller passes the times in."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+    polls: int = 0
+    reason: str = ""
+
+    def miss(self, moment: datetime, reason: str | None = None) -> None:
+        """One poll read nothing (``reason`` None: skipped while backing off; the last reason stands)."""
+        if self.start is None:
+            self.start = moment
+        self.end = moment
+        self.polls += 1
+        if reason is not None or not self.reason:
+            self.reason = reason or "timeout"
+
+    def due(self, moment: datetime, every_s: float) -> bool:
+        """Whether a gap record is due while the device is still not read: one per ``every_s``."""
+        return self.start is not None and (moment - self.start).total_seconds() >= every_s
+
+    def clear(self) -> None:
+        self.start = self.end = None
+        self.polls = 0
+        self.reason = ""

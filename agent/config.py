@@ -86,6 +86,11 @@ class DeviceSection(_Strict):
     unit_id: int = Field(default=1, ge=0, le=255)
     poll_interval_s: float = Field(default=60, gt=0)
     quantities: list[str] | None = Field(default=None, description="subset to read; all when absent")
+    gap_record_s: float = Field(
+        default=900,
+        gt=0,
+        description="while the device is not read, sign a gap record this often (and when it answers again)",
+    )
 
 
 class BufferSection(_Strict):

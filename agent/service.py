@@ -15,7 +15,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from agent.acquisition import QualityTracker, decode_reading
+from agent.acquisition import QualityTracker, UnreadPolls, decode_reading
 from agent.buffer import Buffer, BufferFullError, Sealer
 from agent.clock import EARLIEST, Clock
 from agent.config import AgentConfig, DeviceSection
@@ -24,7 +24,7 @@ from agent.plan import ReadPlan, plan_reads
 from agent.publisher import Publisher
 from agent.schedule import aligned_start, polls_to_skip
 from mrv_core.profile import Profile
-from mrv_core.record import build_record, build_seal
+from mrv_core.record import build_gap_record, build_record, build_seal
 from mrv_core.signing import Signer
 from mrv_core.timefmt import format_time
 
@@ -49,15 +49,19 @@ class DevicePoller:
     skip: int = 0  # scheduled polls still to skip (backing off a meter that does not answer)
     skipped: int = 0
     quality: QualityTracker = field(default_factory=QualityTracker)
+    unread: UnreadPolls = field(default_factory=UnreadPolls)
+    gap_records: int = 0
 
     def poll(self) -> None:
         if self.skip:
             self.skip -= 1
             self.skipped += 1
+            self._not_read(self.clock.now(), None)
             return
         try:
             words = self.endpoint.read(self.plan, self.device.unit_id)
         except ModbusReadError as exc:
+            self._not_read(self.clock.now(), f"exception:{exc.code}" if exc.code is not None else exc.reason)
             self.failures += 1
             self.last_error = f"{exc.reason}: {exc}"
             self.last_error_time = format_time(self.clock.now())
@@ -85,6 +89,8 @@ class DevicePoller:
                 self.last_error,
             )
             return
+        if self.unread.polls and not self.write_gap(moment):
+            return  # the buffer is full: neither the gap nor the reading can be kept now
         reading = self.quality.check(self.plan, decode_reading(self.plan, words))
 
         def build(seq: int, prev: str) -> tuple[bytes, str]:
@@ -112,6 +118,55 @@ class DevicePoller:
         if was_full:
             log.warning("buffer has room again; acquisition resumed (%d refused)", self.buffer.refused)
         self.failures = 0
+
+    def _not_read(self, moment: datetime, reason: str | None) -> None:
+        """A poll that read nothing; a long outage gets a gap record every ``gap_record_s``."""
+        self.unread.miss(moment, reason)
+        if self.unread.due(moment, self.device.gap_record_s):
+            self.write_gap(moment)
+
+    def write_gap(self, moment: datetime) -> bool:
+        """Sign the polls that read nothing since the device's last record into its chain (absence
+        is evidence too); True once written. Not with a clock before the release, nor into a full
+        buffer: the polls stay counted for the next try."""
+        unread = self.unread
+        if not unread.polls or unread.start is None or unread.end is None:
+            return True
+        if moment < EARLIEST and self.clock.speed == 1:
+            return False
+        start, end, polls, reason = unread.start, unread.end, unread.polls, unread.reason
+
+        def build(seq: int, prev: str) -> tuple[bytes, str]:
+            return build_gap_record(
+                site=self.site,
+                gateway=self.gateway,
+                device=self.device.id,
+                profile_id=self.profile.id,
+                profile_sha256=self.profile.sha256,
+                seq=seq,
+                prev=prev,
+                time=moment,
+                clock=self.clock.state,
+                start=start,
+                end=end,
+                polls=polls,
+                reason=reason,
+            )
+
+        try:
+            self.buffer.append_reading(self.device.id, moment, build)
+        except BufferFullError:
+            return False
+        unread.clear()
+        self.gap_records += 1
+        log.warning(
+            "device %s: gap record: %d poll(s) read nothing since %s (%s)",
+            self.device.id,
+            polls,
+            format_time(start),
+            reason,
+        )
+        return True
 
 
 def make_sealer(signer: Signer, clock: Clock, site: str, gateway: str) -> Sealer:
@@ -217,6 +272,9 @@ class AgentService:
                     "poll_interval_s": p.device.poll_interval_s,
                     "consecutive_failures": p.failures,
                     "polls_skipped": p.skipped,  # backing off a meter that does not answer
+                    "unread_polls": p.unread.polls,  # since the last record: the next gap record's
+                    "unread_since": format_time(p.unread.start) if p.unread.start else None,
+                    "gap_records": p.gap_records,
                     "last_error": p.last_error,
                     "last_error_time": p.last_error_time,
                 }
@@ -292,6 +350,8 @@ class AgentService:
     def stop(self, drain_timeout_s: float = 10.0) -> None:
         """Stop polling, seal what was read, give the publisher time to deliver, disconnect."""
         self.scheduler.shutdown(wait=True)
+        for poller in self.pollers:  # an outage in progress is signed before the agent goes
+            poller.write_gap(self.clock.now())
         self.seal()
         self.publisher.stop(drain_timeout_s, last_heartbeat=self.heartbeat)
         for endpoint in self.endpoints.values():

@@ -42,7 +42,7 @@ from mrv_core.canonical import CanonicalError
 from mrv_core.hashing import merkle_root
 from mrv_core.keyring import KeyringError, Registry, parse_registry
 from mrv_core.profile import Profile, RegisterSpec
-from mrv_core.record import CLOCK_STATES, RecordError, parse_record, parse_seal
+from mrv_core.record import CLOCK_STATES, RECORD_KINDS, Gap, RecordError, gap_of, parse_record, parse_seal
 from mrv_core.registers import DecodeError, column_confirmer, hex_confirmer
 from mrv_core.report import Period, StreamingReport, compare_reports, project_from_dict
 from mrv_core.timefmt import parse_time, time_ms
@@ -613,8 +613,16 @@ class BundleVerifier:
                 )
             )
             return False
+        gap = None
+        if obj.get("kind") == "gap":
+            try:
+                gap = gap_of(obj)
+            except RecordError:
+                obj = {**obj, "kind": "malformed gap"}
+            if obj.get("values") != {}:
+                obj = {**obj, "kind": "gap with values"}
         if (
-            obj.get("kind") != "reading"
+            obj.get("kind") not in RECORD_KINDS
             or obj.get("v") != 1
             or type(seq) is not int
             or type(device) is not str
@@ -624,7 +632,7 @@ class BundleVerifier:
             self.result.add(
                 Finding(
                     MALFORMED,
-                    f"seal {seal.seq}: a record is not a well-formed version 1 reading",
+                    f"seal {seal.seq}: a record is not a well-formed version 1 reading or gap record",
                     gateway=seal.gateway,
                     device=str(device),
                 )
@@ -660,6 +668,7 @@ class BundleVerifier:
             record_hash=record_hash,
             profile_sha=profile.get("sha256") if isinstance(profile, dict) else None,
             values=obj.get("values"),
+            gap=gap,
         )
         return True
 
@@ -673,6 +682,7 @@ class BundleVerifier:
         record_hash: str,
         profile_sha: object,
         values: object,
+        gap: Gap | None = None,
     ) -> None:
         """Re-decode the values the report uses (all with ``all_values``) and feed the report."""
         points = self.point_quantities.get((gateway, device))
@@ -691,7 +701,7 @@ class BundleVerifier:
                 used=None if self.all_values else points[0],
             )
         if points[1] and self.report is not None:
-            self.report.feed(points[1], time=time, seq=seq, record_hash=record_hash, values=values)
+            self.report.feed(points[1], time=time, seq=seq, record_hash=record_hash, values=values, gap=gap)
 
     def _check_profile(self, profile: object, gateway: str, device: str) -> None:
         """Every record names the profile its values were decoded with; the bundle must carry it."""

@@ -85,6 +85,7 @@ class CounterEnergy:
     readings: int
     adjustments: tuple[Adjustment, ...] = field(default=())
     missing_records: int = 0
+    unread_polls: int = 0  # polls the device's signed gap records account for
 
 
 @dataclass
@@ -103,6 +104,25 @@ class CounterRun:
     # energy is its last reading minus its first. Summing the steps one by one gives the same exact
     # number at the cost of two Decimal operations per reading; verifiers feed millions.
     segment: CounterReading | None = None
+    # Signed gap records seen (seq -> what they say): between two readings they are not missing
+    # records but the device's own account of polls that read nothing.
+    unread: dict[int, str] = field(default_factory=dict)
+    unread_polls: int = 0
+
+    def note_unread(self, seq: int, account: str, polls: int) -> None:
+        """A gap record of the device: ``polls`` polls read nothing (``account`` says when and why)."""
+        self.unread[seq] = account
+        self.unread_polls += polls
+
+    def _why_absent(self, before: int, after: int, gap: int) -> str:
+        """Between readings ``before`` and ``after``: records missing, signed gaps, or both."""
+        accounts = [self.unread.pop(seq) for seq in range(before + 1, after) if seq in self.unread]
+        missing = gap - len(accounts)
+        self.missing += missing
+        parts = [f"{missing} record(s) missing"] if missing else []
+        if accounts:
+            parts.append("device not read: " + "; ".join(accounts))
+        return "; ".join(parts)
 
     def add(self, after: CounterReading) -> None:
         before, self.last = self.last, after
@@ -131,12 +151,12 @@ class CounterRun:
             )
             return
         if gap > 0:
-            self.missing += gap
+            why = self._why_absent(before.seq, after.seq, gap)
             if self.direction == "RE":
                 self.adjustments.append(
                     Adjustment(
                         "gap_excluded",
-                        f"{gap} record(s) missing; the increase across the gap counts as zero",
+                        f"{why}; the increase across the gap counts as zero",
                         -step,
                         before.seq + 1,
                         after.seq - 1,
@@ -148,7 +168,7 @@ class CounterRun:
             self.adjustments.append(
                 Adjustment(
                     "gap_included",
-                    f"{gap} record(s) missing; the increase across the gap is kept (PE, conservative)",
+                    f"{why}; the increase across the gap is kept (PE, conservative)",
                     Decimal(0),
                     before.seq + 1,
                     after.seq - 1,
@@ -197,9 +217,25 @@ class CounterRun:
                     "insufficient_readings", f"{self.count} reading(s): no energy can be derived", Decimal(0)
                 )
             )
-            return CounterEnergy(Decimal(0), self.unit, self.first, self.last, self.count, tuple(adjustments))
+            return CounterEnergy(
+                Decimal(0),
+                self.unit,
+                self.first,
+                self.last,
+                self.count,
+                tuple(adjustments),
+                self.missing,
+                self.unread_polls,
+            )
         return CounterEnergy(
-            total, self.unit, self.first, self.last, self.count, tuple(adjustments), self.missing
+            total,
+            self.unit,
+            self.first,
+            self.last,
+            self.count,
+            tuple(adjustments),
+            self.missing,
+            self.unread_polls,
         )
 
 

@@ -27,7 +27,10 @@ from mrv_core.hashing import ZERO_HASH, merkle_root
 from mrv_core.timefmt import format_time, parse_time
 
 CLOCK_STATES: Final = ("synced", "unsynced", "unknown", "simulated")
-RECORD_KINDS: Final = ("reading",)
+RECORD_KINDS: Final = ("reading", "gap")
+# Why a device was not read (a gap record's ``reason``): the agent's read failures, an exception
+# carrying the Modbus exception code (``exception:2``).
+GAP_REASON = re.compile(r"(timeout|disconnected|short_response|exception(:[0-9]{1,3})?)")
 
 
 class RecordError(ValueError):
@@ -44,8 +47,20 @@ class Value:
 
 
 @dataclass(frozen=True)
+class Gap:
+    """What a gap record attests: the device was not read at ``polls`` scheduled polls from ``start``
+    to ``end`` (times of the first and last of them), the last time for ``reason``."""
+
+    start: str
+    end: str
+    polls: int
+    reason: str
+
+
+@dataclass(frozen=True)
 class Record:
-    """A parsed record. ``data`` are the signed bytes, kept verbatim."""
+    """A parsed record. ``data`` are the signed bytes, kept verbatim. ``kind`` "gap": no values, and
+    ``gap`` says which polls did not read the device and why (absence, signed like a reading)."""
 
     data: bytes
     hash: str
@@ -60,6 +75,8 @@ class Record:
     clock: str
     values: Mapping[str, Value]
     quality: tuple[str, ...]
+    kind: str = "reading"
+    gap: Gap | None = None
 
     @property
     def hash_bytes(self) -> bytes:
@@ -129,6 +146,53 @@ def build_record(
     return data, hashlib.sha256(data).hexdigest()
 
 
+def build_gap_record(
+    *,
+    site: str,
+    gateway: str,
+    device: str,
+    profile_id: str,
+    profile_sha256: str,
+    seq: int,
+    prev: str,
+    time: datetime,
+    clock: str,
+    start: datetime,
+    end: datetime,
+    polls: int,
+    reason: str,
+) -> tuple[bytes, str]:
+    """Canonical bytes and SHA-256 (hex) of a gap record: the device's chain says that ``polls``
+    scheduled polls from ``start`` to ``end`` read nothing, and why. Pure: times are passed in."""
+    if seq < 1:
+        raise RecordError(f"seq starts at 1, got {seq}")
+    if clock not in CLOCK_STATES:
+        raise RecordError(f"clock state {clock!r} is not one of {', '.join(CLOCK_STATES)}")
+    if polls < 1 or not start <= end <= time:
+        raise RecordError(f"a gap covers at least one poll, from {start} to {end}, before {time}")
+    if not GAP_REASON.fullmatch(reason):
+        raise RecordError(
+            f"gap reason {reason!r} is not one of timeout, disconnected, short_response, exception:N"
+        )
+    body = {
+        "v": FORMAT_VERSION,
+        "kind": "gap",
+        "site": site,
+        "gateway": gateway,
+        "device": device,
+        "profile": {"id": profile_id, "sha256": profile_sha256},
+        "seq": seq,
+        "prev": prev,
+        "time": format_time(time),
+        "clock": clock,
+        "gap": {"from": format_time(start), "to": format_time(end), "polls": polls, "reason": reason},
+        "values": {},
+        "quality": [],
+    }
+    data = canonical_bytes(body)
+    return data, hashlib.sha256(data).hexdigest()
+
+
 def build_seal(
     *,
     site: str,
@@ -178,17 +242,18 @@ def _hex64(value: str, what: str, name: str) -> str:
     return value
 
 
-def _object(data: bytes, kind: str, strict: bool) -> dict[str, Any]:
+def _object(data: bytes, kinds: tuple[str, ...], strict: bool) -> dict[str, Any]:
+    what = "record" if kinds == RECORD_KINDS else kinds[0]
     try:
         obj = parse_canonical(data) if strict else _loads(data)
     except CanonicalError as exc:
-        raise RecordError(f"{kind}: {exc}") from None
+        raise RecordError(f"{what}: {exc}") from None
     if not isinstance(obj, dict):
-        raise RecordError(f"{kind}: not a JSON object")
+        raise RecordError(f"{what}: not a JSON object")
     if obj.get("v") != FORMAT_VERSION:
-        raise RecordError(f"{kind}: format version {obj.get('v')!r} is not {FORMAT_VERSION}")
-    if obj.get("kind") != kind:
-        raise RecordError(f"{kind}: kind is {obj.get('kind')!r}")
+        raise RecordError(f"{what}: format version {obj.get('v')!r} is not {FORMAT_VERSION}")
+    if obj.get("kind") not in kinds:
+        raise RecordError(f"{what}: kind is {obj.get('kind')!r}")
     return obj
 
 
@@ -230,10 +295,13 @@ def parse_record(data: bytes, *, strict: bool = True, digest: bytes | None = Non
 
 
 def _parse_full(data: bytes, strict: bool) -> Record:
-    obj = _object(data, "reading", strict)
+    obj = _object(data, RECORD_KINDS, strict)
     what = "record"
     profile = _field(obj, "profile", dict, what)
     values = _values(_field(obj, "values", dict, what))
+    gap = gap_of(obj) if obj["kind"] == "gap" else None
+    if gap is not None and values:
+        raise RecordError("gap record: it has values")
     time_text = _field(obj, "time", str, what)
     try:
         parse_time(time_text)
@@ -259,11 +327,28 @@ def _parse_full(data: bytes, strict: bool) -> Record:
         clock=clock,
         values=values,
         quality=tuple(_field(obj, "quality", list, what)),
+        kind=obj["kind"],
+        gap=gap,
     )
 
 
+def gap_of(obj: Mapping[str, Any]) -> Gap:
+    """The ``gap`` of a parsed gap record, checked; RecordError if it is not well formed."""
+    what = "gap record"
+    body = _field(obj, "gap", dict, what)
+    start, end = _field(body, "from", str, what), _field(body, "to", str, what)
+    polls, reason = _field(body, "polls", int, what), _field(body, "reason", str, what)
+    try:
+        ordered = parse_time(start) <= parse_time(end) <= parse_time(_field(obj, "time", str, what))
+    except ValueError as exc:
+        raise RecordError(f"{what}: {exc}") from None
+    if not ordered or polls < 1 or not GAP_REASON.fullmatch(reason):
+        raise RecordError(f"{what}: gap {body} is not from <= to <= time, polls >= 1, a known reason")
+    return Gap(start, end, polls, reason)
+
+
 def parse_seal(data: bytes, signature: bytes, *, strict: bool = True) -> Seal:
-    obj = _object(data, "seal", strict)
+    obj = _object(data, ("seal",), strict)
     what = "seal"
     seq = _field(obj, "seq", int, what)
     count = _field(obj, "count", int, what)

@@ -19,7 +19,7 @@ from mrv_core import FORMAT_VERSION
 from mrv_core.counters import CounterEnergy, CounterReading, CounterRun, Direction
 from mrv_core.exact import EXACT, decimal_text
 from mrv_core.methodologies import Methodology, registry
-from mrv_core.record import Record, RecordError, parse_record
+from mrv_core.record import Gap, Record, RecordError, parse_record
 from mrv_core.timefmt import format_ms, format_time, time_ms
 from mrv_core.units import convert
 
@@ -124,8 +124,22 @@ class PointAccumulator:
             if self.direction == "PE" and self.before is not None:
                 self.run.add(self.before)
 
-    def feed(self, *, time: str, seq: int, value: Decimal | None, unit: str, record_hash: str) -> None:
-        """One record of the point's device; ``time`` is the record's own text (YYYY-MM-DDTHH:MM:SS.mmmZ)."""
+    def feed(
+        self,
+        *,
+        time: str,
+        seq: int,
+        value: Decimal | None,
+        unit: str,
+        record_hash: str,
+        gap: Gap | None = None,
+    ) -> None:
+        """One record of the point's device; ``time`` is the record's own text (YYYY-MM-DDTHH:MM:SS.mmmZ).
+        A gap record (``gap``) is the device's signed account of polls that read nothing: it is no
+        missing record, and the readings around it are treated like those around missing ones."""
+        if gap is not None:
+            self._unread(time, seq, gap)
+            return
         reading = None if value is None else CounterReading(time, seq, value, unit, record_hash)
         if time < self.start_text:
             if self.direction == "PE" and not self.started:
@@ -161,6 +175,20 @@ class PointAccumulator:
             return
         for moment, seq, value, record_hash in zip(times, seqs, values, hashes, strict=True):
             self.feed(time=moment, seq=seq, value=value, unit=unit, record_hash=record_hash)
+
+    def _unread(self, time: str, seq: int, gap: Gap) -> None:
+        account = f"{gap.polls} poll(s) from {gap.start} to {gap.end} ({gap.reason}, gap record seq {seq})"
+        in_period = gap.end >= self.start_text and gap.start < self.end_text
+        self.run.note_unread(seq, account, gap.polls if in_period else 0)
+        if in_period:
+            self.findings.append(
+                {
+                    "kind": "device_not_read",
+                    "point": self.point.no,
+                    "seq": seq,
+                    "detail": f"{account}: signed by the gateway",
+                }
+            )
 
     def finish(self) -> CounterEnergy:
         if self.direction == "PE":
@@ -213,6 +241,7 @@ def _feed_record(accumulator: PointAccumulator, record: Record) -> None:
         value=None if value is None else value.value,
         unit=value.unit if value else "",
         record_hash=record.hash,
+        gap=record.gap,
     )
 
 
@@ -229,6 +258,7 @@ def _point_result(point: PointSpec, energy: CounterEnergy) -> dict[str, Any]:
         "start": energy.start.as_dict() if energy.start else None,
         "end": energy.end.as_dict() if energy.end else None,
         "missing_records": energy.missing_records,
+        "unread_polls": energy.unread_polls,
         "gaps": [a.as_dict(energy.unit) for a in energy.adjustments if a.rule.startswith("gap")],
         "corrections": [a.as_dict(energy.unit) for a in energy.adjustments if not a.rule.startswith("gap")],
     }
@@ -315,6 +345,7 @@ def _assemble(
             "points_with_data": covered_points,
             "points": len(accumulators),
             "missing_records": sum(p["missing_records"] for m in monitored.values() for p in m["points"]),
+            "unread_polls": sum(p["unread_polls"] for m in monitored.values() for p in m["points"]),
         },
         "findings": findings,
     }
@@ -413,9 +444,14 @@ class StreamingReport:
         seq: int,
         record_hash: str,
         values: Mapping[str, Any],
+        gap: Gap | None = None,
     ) -> None:
-        """``values`` as in the record JSON: quantity -> {"value": decimal text or null, "unit": ...}."""
+        """``values`` as in the record JSON: quantity -> {"value": decimal text or null, "unit": ...};
+        ``gap`` for a gap record."""
         for accumulator in accumulators:
+            if gap is not None:
+                accumulator.feed(time=time, seq=seq, value=None, unit="", record_hash=record_hash, gap=gap)
+                continue
             item = values.get(accumulator.point.quantity)
             text = item.get("value") if isinstance(item, dict) else None
             accumulator.feed(

@@ -11,7 +11,7 @@ from mrv_core.config_errors import load_yaml_text
 from mrv_core.envelope import SealedBatch, build_envelope
 from mrv_core.profile import Profile
 from mrv_core.profile_schema import parse_profile
-from mrv_core.record import GENESIS, Value, build_record, build_seal, parse_record
+from mrv_core.record import GENESIS, Value, build_gap_record, build_record, build_seal, parse_record
 from mrv_core.registers import encode_value, words_to_hex
 from mrv_core.signing import PublicKey, Signer
 from mrv_core.timefmt import format_time
@@ -87,6 +87,27 @@ class Gateway:
             time=self.start + timedelta(minutes=minute),
             clock="synced",
             values=values if values is not None else {quantity: energy_value(kwh), **(extra or {})},
+        )
+        self.heads[device] = (seq + 1, digest)
+        return data
+
+    def gap(self, device: str, first: int, last: int, polls: int, reason: str = "timeout") -> bytes:
+        """A gap record written at minute ``last``: ``polls`` polls from minute ``first`` read nothing."""
+        seq, prev = self.heads.get(device, (0, GENESIS))
+        data, digest = build_gap_record(
+            site=self.site,
+            gateway=self.gateway,
+            device=device,
+            profile_id="test-energy-meter",
+            profile_sha256=PROFILE_SHA,
+            seq=seq + 1,
+            prev=prev,
+            time=self.start + timedelta(minutes=last),
+            clock="synced",
+            start=self.start + timedelta(minutes=first),
+            end=self.start + timedelta(minutes=last),
+            polls=polls,
+            reason=reason,
         )
         self.heads[device] = (seq + 1, digest)
         return data

@@ -3,6 +3,7 @@ what the agent makes of it: the right error reason, or the right quality flag, n
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
@@ -12,11 +13,15 @@ from pathlib import Path
 import pytest
 
 from agent.acquisition import FROZEN_READS, QualityTracker, Reading, decode_reading
+from agent.buffer import Buffer
 from agent.clock import ScaledClock
+from agent.config import DeviceSection
 from agent.modbus import ModbusReadError, TcpEndpoint
 from agent.plan import ReadPlan, plan_reads
+from agent.service import DevicePoller
 from agent.simulator import SLOW_S, SimulatedMeter, Simulator, default_meters
 from mrv_core.profile_schema import load_profile
+from mrv_core.record import parse_record
 from tests.harness.procs import free_port
 from tests.harness.programs import command
 from tests.integration.test_rtu import PROFILE, ROOT
@@ -128,3 +133,52 @@ def test_scan_finds_the_meters_on_a_bus_and_the_profile_that_fits(tmp_path: Path
         timeout=60,
     )
     assert empty.returncode == 1 and "nothing answered" in empty.stdout
+
+
+@pytest.mark.integration
+def test_a_meter_that_does_not_answer_leaves_a_signed_gap_in_its_chain(site: _Site, tmp_path: Path) -> None:
+    """The poller over real Modbus TCP: polls that read nothing (an exception, then backing off) are
+    signed into the device's chain as one gap record when the meter answers again, before the
+    reading; a long outage gets one every ``gap_record_s`` without waiting for the meter."""
+    device = DeviceSection.model_validate(
+        {
+            "id": "m5",
+            "profile": _PROFILE.id,
+            "transport": {"type": "tcp", "host": "127.0.0.1", "port": site.endpoint.port},
+            "unit_id": site.meter.unit_id,
+            "poll_interval_s": 1,
+            "gap_record_s": 36_000,  # simulated seconds (an hour per real second): 10 s here
+        }
+    )
+    buffer = Buffer(tmp_path / "b.sqlite", "gw-f")
+    poller = DevicePoller(device, _PROFILE, PLAN, site.endpoint, buffer, site.meter.clock, "s", "gw-f")
+    try:
+        poller.poll()
+        site.meter.fault = "exception"
+        for _ in range(4):  # one failed read, then polls skipped while backing off, then a failed one
+            poller.poll()
+        assert poller.unread.polls == 4 and poller.unread.reason == "exception:4"
+        site.meter.fault = None
+        while poller.skip:
+            poller.poll()
+        poller.poll()  # the meter answers: the gap record first, then the reading
+        rows = (
+            sqlite3.connect(tmp_path / "b.sqlite").execute("SELECT data FROM records ORDER BY id").fetchall()
+        )
+        records = [parse_record(bytes(row[0])) for row in rows]
+        assert [r.kind for r in records] == ["reading", "gap", "reading"]
+        assert [r.seq for r in records] == [1, 2, 3] and records[2].prev == records[1].hash
+        gap = records[1].gap
+        assert gap is not None and gap.reason == "exception:4" and gap.polls >= 4
+        assert records[0].time < gap.start <= gap.end <= records[1].time <= records[2].time
+        assert poller.unread.polls == 0 and poller.gap_records == 1
+        # A meter that stays silent: a gap record once an hour of (simulated) polls went unread.
+        poller.device = device.model_copy(update={"gap_record_s": 3600})
+        site.meter.fault = "exception"
+        deadline = time.monotonic() + 30
+        while poller.gap_records < 2 and time.monotonic() < deadline:
+            poller.poll()
+            time.sleep(0.05)
+        assert poller.gap_records == 2
+    finally:
+        buffer.close()

@@ -536,3 +536,55 @@ def test_float_counters_are_checked_a_column_at_a_time(
     else:
         assert fast["verdict"] == "failed" and len(mismatches) == 1 and mismatches[0]["device"] == "a"
         assert confirmed.count(False) == 1  # the one run holding it went value by value
+
+
+def test_a_signed_gap_goes_through_ingest_export_and_verification(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A meter that did not answer for an hour: the gateway's gap record is stored by the collector,
+    exported in the device's chain, and the verifier accepts it (no missing record, no chain break)
+    and reproduces the report, which names the unread polls and excludes the increase (RE)."""
+    gw = Gateway(gateway="gw-v", site="site-v")
+    registry = enroll(Registry(), Enrollment(gw.gateway, gw.site, gw.signer.key_id, gw.public_key.b64), "")
+    save_registry(tmp_path / "gateways.json", registry)
+    store = SqliteStore(tmp_path / "c.sqlite")
+    ingestor = Ingestor(store, registry.keyring(), clock_ms=lambda: 0)
+    for block in range(40):  # as _fill: 6 readings per device and seal, every 15 minutes
+        records = []
+        for i in range(6):
+            minute = block * 90 + 15 * i
+            for device in ("a", "b"):
+                if device == "a" and 34 * 60 <= minute < 35 * 60:  # 2026-01-02 10:00-10:59 unread
+                    continue
+                if device == "a" and minute == 35 * 60:
+                    records.append(gw.gap("a", 34 * 60, 34 * 60 + 45, polls=4))
+                records.append(gw.record(device, minute, 100 * block + 10 * i))
+        ingest_messages(ingestor, [(gw.topic, gw.message(gw.seal(records)))])
+    store.close()
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles/test.yaml").write_text(TEST_PROFILE_YAML)
+    (tmp_path / "project.yaml").write_text(PROJECT_YAML)
+    config = tmp_path / "collector.yaml"
+    config.write_text(
+        json.dumps(
+            {
+                "store": {"type": "sqlite", "path": str(tmp_path / "c.sqlite")},
+                "keyring": str(tmp_path / "gateways.json"),
+                "profiles_dir": str(tmp_path / "profiles"),
+            }
+        )
+    )
+    bundle = tmp_path / "bundle.zip"
+    args = ["--project", str(tmp_path / "project.yaml"), "--from", "2026-01-02", "--to", "2026-01-02"]
+    done = _run("collector", "export", "--config", str(config), *args, "--out", str(bundle))
+    assert done.returncode == 0, done.stderr
+    assert b'"kind":"gap"' in _members(bundle)["evidence.txt"]
+    code, result = _verify(bundle)
+    assert code == 0 and result["verdict"] == "verified", result["findings"]
+    report = json.loads(_members(bundle)["report.json"])
+    point = report["monitored"]["EG"]["points"][0]
+    assert point["device"] == "a" and point["missing_records"] == 0 and point["unread_polls"] == 4
+    assert [g["rule"] for g in point["gaps"]] == ["gap_excluded"]
+    assert "device_not_read" in {f["kind"] for f in report["findings"]}
+    fast, full = _both_paths(bundle, monkeypatch)
+    assert fast == full

@@ -68,8 +68,10 @@ def test_the_poller_backs_off_and_starts_over_when_the_meter_answers(tmp_path: P
         poller.poll()
     assert (meter.reads, poller.skipped, poller.failures) == (BACKOFF_AFTER + 1, 3, BACKOFF_AFTER + 1)
     meter.answers = True
+    assert poller.unread.polls == BACKOFF_AFTER + 1 + 3  # failed and skipped polls read nothing
     poller.poll()  # the next scheduled poll after the skips: tried, and it answers
-    assert (poller.failures, poller.skip) == (0, 0) and buffer.stats().counters["records_taken"] == 1
+    assert (poller.failures, poller.skip) == (0, 0)
+    assert buffer.stats().counters["records_taken"] == 2 and poller.gap_records == 1  # the gap, the reading
     poller.poll()
     assert meter.reads == BACKOFF_AFTER + 3, "back to every poll"
 
