@@ -179,18 +179,27 @@ class CounterRun:
         self.total = EXACT.add(self.total, step)
 
     def add_run(
-        self, times: list[str], seqs: list[int], values: list[Decimal], unit: str, hashes: list[str]
+        self,
+        times: Sequence[str],
+        seqs: list[int],
+        values: Sequence[Decimal],
+        unit: str,
+        hashes: Sequence[str],
+        *,
+        ascending: bool | None = None,
     ) -> None:
         """Consecutive readings of one device (seq order, one unit): the same as add() for each.
 
         When every step is plain (no gap, no fall, same unit as the last reading),
         only the last reading is kept: the open segment grows by the whole run.
+        ``ascending``: whether ``values`` never fall, when the caller knows it (verifiers know it
+        from the raw floats and make only the Decimals they need); None to check here.
         """
         last = self.last
         plain = (
             bool(seqs)
             and seqs == list(range(seqs[0], seqs[0] + len(seqs)))
-            and values == sorted(values)
+            and (list(values) == sorted(values) if ascending is None else ascending)
             and (last is None or (values[0] >= last.value and seqs[0] <= last.seq + 1 and unit == last.unit))
         )
         if not plain:

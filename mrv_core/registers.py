@@ -264,11 +264,12 @@ def _interleave(digits: list[int], floats: Sequence[float]) -> tuple[float | int
 @functools.lru_cache(maxsize=64)
 def column_confirmer(
     rtype: str, order: str, scale: Decimal
-) -> Callable[[Sequence[bytes], Sequence[str]], bool] | None:
+) -> Callable[[Sequence[bytes], Sequence[str]], tuple[float, ...] | None] | None:
     """For float32 at scale 1 (most energy registers), a check of a whole column of claims at once:
-    True only if every claimed text is exactly ``hex_decoder(...)(raw)``; None for other layouts.
+    the floats of the column only if every claimed text is exactly ``hex_decoder(...)(raw)`` (their
+    order is the claims' order), else None; None for other layouts.
 
-    False means "not shown here", not "wrong": zero, subnormals, infinities,
+    None from a column means "not shown here", not "wrong": zero, subnormals, infinities,
     NaN, powers of two, one-digit and exponent-form claims are left to
     :func:`hex_confirmer`, value by value, which also says which one is wrong.
     The rule is hex_confirmer's (the claim is the nearest decimal of its
@@ -279,7 +280,7 @@ def column_confirmer(
         return None
     permute = _TO_BIG_ENDIAN[order]
 
-    def confirm(raws: Sequence[bytes], claims: Sequence[str]) -> bool:
+    def confirm(raws: Sequence[bytes], claims: Sequence[str]) -> tuple[float, ...] | None:
         count = len(raws)
         joined = b"".join(raws)
         if (
@@ -288,7 +289,7 @@ def column_confirmer(
             or set(map(len, raws)) != {8}
             or not _HEX_TEXT.fullmatch(joined)
         ):
-            return False
+            return None
         if permute is not None:
             joined = permute[0].sub(permute[1], joined)
         data = bytes.fromhex(joined.decode("ascii"))
@@ -300,12 +301,12 @@ def column_confirmer(
             or lanes.any_zero(exponents)  # zero or subnormal
             or lanes.any_zero(exponents ^ lanes.exponent)  # infinite or NaN
         ):
-            return False
+            return None
         # Significant digits of each claim, never fewer than it has: the count where an honest
         # claim has one, more where it has anything else (then the comparisons below fail).
         digits = list(map(len, map(str.strip, map(str.replace, claims, _DOTS, _NOTHING), _SIGN_AND_ZEROS)))
         if min(digits) < 2 or max(digits) > 9:
-            return False
+            return None
         floats = struct.unpack(f">{count}f", data)
         try:
             claimed = list(map(float, claims))
@@ -315,15 +316,16 @@ def column_confirmer(
             fewer = _g_texts(count) % _interleave(list(map(int.__sub__, digits, _ONES)), floats)
             fewer_data = struct.pack(f">{count}f", *map(float, fewer.split("\n")))
         except (ValueError, OverflowError, struct.error):
-            return False
+            return None
         # Each claim reads back as its float and is the nearest decimal of its length (decimals of
         # at most 15 significant digits are equal exactly when their doubles are), and none reads
         # back with a digit fewer (no 32-bit lane of the two is equal).
-        return (
+        confirmed = (
             read_back == data
             and (nearest == list(claims) or list(map(float, nearest)) == claimed)
             and not lanes.any_zero(value ^ int.from_bytes(fewer_data, "big"))
         )
+        return floats if confirmed else None
 
     return confirm
 

@@ -166,12 +166,20 @@ class PointAccumulator:
                 self.run.add(reading)
 
     def feed_run(
-        self, times: list[str], seqs: list[int], values: list[Decimal], unit: str, hashes: list[str]
+        self,
+        times: Sequence[str],
+        seqs: list[int],
+        values: Sequence[Decimal],
+        unit: str,
+        hashes: Sequence[str],
+        *,
+        ascending: bool | None = None,
     ) -> None:
-        """Consecutive valued readings of the device, in seq order: the same as feed() for each."""
+        """Consecutive valued readings of the device, in seq order: the same as feed() for each
+        (``ascending`` as in CounterRun.add_run)."""
         if times and min(times) >= self.start_text and max(times) < self.end_text:
             self._start()  # all inside the period: straight into the counter run
-            self.run.add_run(times, seqs, values, unit, hashes)
+            self.run.add_run(times, seqs, values, unit, hashes, ascending=ascending)
             return
         for moment, seq, value, record_hash in zip(times, seqs, values, hashes, strict=True):
             self.feed(time=moment, seq=seq, value=value, unit=unit, record_hash=record_hash)
@@ -258,7 +266,8 @@ def _point_result(point: PointSpec, energy: CounterEnergy) -> dict[str, Any]:
         "start": energy.start.as_dict() if energy.start else None,
         "end": energy.end.as_dict() if energy.end else None,
         "missing_records": energy.missing_records,
-        "unread_polls": energy.unread_polls,
+        # only where gap records account for polls (reports from before gap records stay identical)
+        **({"unread_polls": energy.unread_polls} if energy.unread_polls else {}),
         "gaps": [a.as_dict(energy.unit) for a in energy.adjustments if a.rule.startswith("gap")],
         "corrections": [a.as_dict(energy.unit) for a in energy.adjustments if not a.rule.startswith("gap")],
     }
@@ -345,7 +354,11 @@ def _assemble(
             "points_with_data": covered_points,
             "points": len(accumulators),
             "missing_records": sum(p["missing_records"] for m in monitored.values() for p in m["points"]),
-            "unread_polls": sum(p["unread_polls"] for m in monitored.values() for p in m["points"]),
+            **(
+                {"unread_polls": unread}
+                if (unread := sum(p.get("unread_polls", 0) for m in monitored.values() for p in m["points"]))
+                else {}
+            ),
         },
         "findings": findings,
     }

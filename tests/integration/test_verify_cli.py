@@ -25,6 +25,7 @@ from collector.gateways import Enrollment, enroll, revoke, save_registry
 from collector.processing import Ingestor, ingest_messages
 from collector.store.sqlite import SqliteStore
 from mrv_core import bundle as bundle_module
+from mrv_core import registers as registers_module
 from mrv_core.bundle import seal_line
 from mrv_core.config_errors import load_yaml_text
 from mrv_core.keyring import Registry, parse_registry
@@ -456,10 +457,11 @@ def test_a_signed_record_with_an_impossible_date_is_malformed_on_both_paths(
 SDM630 = Path(__file__).resolve().parents[2] / "firmware_profiles/eastron/sdm630-modbus-v2.yaml"
 
 
-def _float_site(tmp_path: Path, wrong_claim: int | None) -> Path:
+def _float_site(tmp_path: Path, wrong_claim: int | None, *, flat: bool = False) -> Path:
     """A bundle of SDM630 readings (float32 counters, as most sites have them): two meters, every
     15 minutes over two days; the reading numbered ``wrong_claim`` of meter a is signed with a claimed
-    value one digit off its raw words (a gateway bug the verifier must name)."""
+    value one digit off its raw words (a gateway bug the verifier must name). With ``flat`` the
+    counters stop moving after 07:30 (a PV plant at night): the same raw words again and again."""
     profile = load_profile(SDM630)
     spec = profile.register("energy_active_export_total")
     gw = Gateway(gateway="gw-v", site="site-v")
@@ -474,7 +476,12 @@ def _float_site(tmp_path: Path, wrong_claim: int | None) -> Path:
             minute = (block * 8 + step) * 15
             for device in ("a", "b"):
                 words = words_to_hex(
-                    encode_value(Decimal("12345.6") + Decimal("0.37") * minute, "f32", "ABCD", ONE)
+                    encode_value(
+                        Decimal("12345.6") + Decimal("0.37") * (min(minute, 450) if flat else minute),
+                        "f32",
+                        "ABCD",
+                        ONE,
+                    )
                 )
                 claim = spec.decode_hex(words)
                 assert claim is not None
@@ -505,23 +512,28 @@ def _float_site(tmp_path: Path, wrong_claim: int | None) -> Path:
     return bundle
 
 
-@pytest.mark.parametrize("wrong_claim", [None, 10, 40])
+@pytest.mark.parametrize(
+    ("wrong_claim", "flat"), [(None, False), (10, False), (40, False), (None, True), (40, True)]
+)
 def test_float_counters_are_checked_a_column_at_a_time(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, wrong_claim: int | None
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, wrong_claim: int | None, flat: bool
 ) -> None:
     """Float32 counters of regular seals are confirmed a run at a time (one call per device and
-    seal); the result is exactly the full path's, and a claim that is not its raw words' value is
-    named on both paths."""
-    bundle = _float_site(tmp_path, wrong_claim)
+    seal, raw words confirmed before are not confirmed again); the result is exactly the full path's,
+    and a claim that is not its raw words' value is named on both paths, also where the same raw
+    words were confirmed with the right claim before (a counter that did not move)."""
+    bundle = _float_site(tmp_path, wrong_claim, flat=flat)
     confirmed: list[bool] = []
-    original = bundle_module.column_confirmer
+    original = registers_module.column_confirmer
 
     def counting(*args: Any) -> Any:
         confirm = original(*args)
+        assert confirm is not None  # float32 at scale 1
 
-        def counted(raws: Any, claims: Any) -> bool:
-            confirmed.append(confirm(raws, claims))
-            return confirmed[-1]
+        def counted(raws: Any, claims: Any) -> Any:
+            floats = confirm(raws, claims)
+            confirmed.append(floats is not None)
+            return floats
 
         return counted
 
@@ -535,7 +547,7 @@ def test_float_counters_are_checked_a_column_at_a_time(
         assert confirmed and all(confirmed)
     else:
         assert fast["verdict"] == "failed" and len(mismatches) == 1 and mismatches[0]["device"] == "a"
-        assert confirmed.count(False) == 1  # the one run holding it went value by value
+        assert confirmed.count(False) <= 1  # the one run holding it went value by value
 
 
 def test_a_signed_gap_goes_through_ingest_export_and_verification(

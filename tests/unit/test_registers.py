@@ -200,10 +200,12 @@ def test_column_confirmer_never_confirms_a_wrong_claim() -> None:
                 texts += [decimal_text(right), decimal_text(right + Decimal("1e-9")), repr(value)]
                 # Neighbours in the last digit: where decimals of that length are closer together
                 # than floats, they read back as the same float but are not the nearest.
-                step = Decimal(1).scaleb(right.normalize().as_tuple().exponent)
+                exponent = right.normalize().as_tuple().exponent
+                assert isinstance(exponent, int)
+                step = Decimal(1).scaleb(exponent)
                 texts += [decimal_text(right + step), decimal_text(right - step)]
             for text in texts:
-                if column([raw.encode()], [text]):
+                if column([raw.encode()], [text]) is not None:
                     assert right is not None and Decimal(text) == right, (order, raw, text, right)
         # A counter's readings: every claim right, so the column is confirmed; one wrong claim fails it.
         # (10000 itself, a one-digit claim, is left to hex_confirmer.)
@@ -212,13 +214,13 @@ def test_column_confirmer_never_confirms_a_wrong_claim() -> None:
         ]
         raws = [words_to_hex(words).encode() for words in counter]
         claims = [decimal_text(decode(raw.decode()) or Decimal(0)) for raw in raws]
-        assert column(raws, claims)
+        assert column(raws, claims) is not None
         for index in (0, 17, 498):
             wrong = list(claims)
             wrong[index] = decimal_text(Decimal(claims[index]) + Decimal("0.001"))
-            assert not column(raws, wrong)
-        assert not column(raws[:-1], claims)
-        assert not column([raws[0].upper()], claims[:1])
+            assert column(raws, wrong) is None
+        assert column(raws[:-1], claims) is None
+        assert column([raws[0].upper()], claims[:1]) is None
 
 
 def test_column_confirmer_on_mixed_columns() -> None:
@@ -233,7 +235,7 @@ def test_column_confirmer_on_mixed_columns() -> None:
         if rnd.random() < 0.3:
             index = rnd.randrange(20)
             claims[index] = decimal_text(Decimal(claims[index]) * Decimal("1.0000001"))
-        alone = all(column([raw], [claim]) for raw, claim in zip(raws, claims, strict=True))
-        assert column(raws, claims) == alone
+        alone = all(column([raw], [claim]) is not None for raw, claim in zip(raws, claims, strict=True))
+        assert (column(raws, claims) is not None) == alone
         confirmed += alone
     assert confirmed > 100  # honest columns of random floats are confirmed here, not left to the slow path

@@ -1,5 +1,6 @@
 import json
 from dataclasses import replace
+from decimal import Decimal
 
 from mrv_core.record import parse_record, parse_seal
 from mrv_core.signing import PublicKey, Signer
@@ -137,3 +138,23 @@ def test_seal_chain_findings() -> None:
     for seal in (one, three, three, two):
         chains.add_seal(seal)
     assert [f.kind for f in chains.findings] == [SEAL_GAP, DUPLICATE, OUT_OF_ORDER]
+
+
+def test_a_column_with_the_same_raw_words_under_two_claims_is_not_confirmed() -> None:
+    """Pairs confirmed once are not confirmed again (a counter that does not move), but one column
+    that gives the same raw words two claims goes value by value, whichever pair comes first."""
+    from mrv_core.bundle import _Use
+    from mrv_core.registers import column_confirmer, encode_value, hex_confirmer, words_to_hex
+
+    one = Decimal(1)
+    confirm = column_confirmer("f32", "ABCD", one)
+    assert confirm is not None
+    use = _Use("q", hex_confirmer("f32", "ABCD", one), confirm, {}, {}, [])
+    raw = words_to_hex(encode_value(Decimal("12345.6"), "f32", "ABCD", one)).encode()
+    right, wrong = "12345.6", "12345.61"
+    for claims in ([right, wrong], [wrong, right]):
+        assert not use._confirm_column(confirm, [raw, raw], claims)
+    assert use._confirm_column(confirm, [raw, raw], [right, right])
+    assert use.confirmed == {raw: right}
+    assert not use._confirm_column(confirm, [raw], [wrong])  # known with another claim
+    assert use._confirm_column(confirm, [raw, raw, raw], [right] * 3)  # from the cache
