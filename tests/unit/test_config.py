@@ -164,5 +164,7 @@ def test_profiles_lists_model_firmware_and_source(capsys: pytest.CaptureFixture[
     out = capsys.readouterr().out
     assert "eastron-sdm630-v2" in out and "SDM630-Modbus V2" in out and "Modbus Protocol" in out
     assert agent_cli.main(["profiles", "--dir", str(ROOT / "firmware_profiles"), "--json"]) == 0
-    (listed,) = json.loads(capsys.readouterr().out)
-    assert listed["id"] == "eastron-sdm630-v2" and len(listed["sha256"]) == 64 and listed["registers"]
+    listed = {entry["id"]: entry for entry in json.loads(capsys.readouterr().out)}
+    assert len(listed) >= 10  # the shipped catalogue
+    sdm630 = listed["eastron-sdm630-v2"]
+    assert len(sdm630["sha256"]) == 64 and sdm630["registers"]
