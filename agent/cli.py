@@ -400,7 +400,17 @@ def cmd_scan(args: argparse.Namespace) -> int:
                     for name, value in list(reading.values.items())[:3]
                     if value.value is not None
                 )
-                print(f"  unit {finding.unit_id:>3}: fits {profile_id} ({shown})")
+                check = finding.identities.get(profile_id)
+                said = (
+                    ""
+                    if check is None
+                    else (
+                        "; identified: " + ", ".join(f"{k} {v}" for k, v in check.texts.items() if v)
+                        if check.matches
+                        else "; NOT this model: " + "; ".join(check.problems)
+                    )
+                )
+                print(f"  unit {finding.unit_id:>3}: fits {profile_id} ({shown}{said})")
         else:
             print(f"  unit {finding.unit_id:>3}: answers, no profile fits: {'; '.join(finding.refusals)}")
     if not findings:

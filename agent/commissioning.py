@@ -2,7 +2,10 @@
 
 For a technician on site (``mrv-agent scan``). A unit id is tried with every
 profile's read plan; a profile fits when the whole plan reads without a Modbus
-exception and every value decodes, within the profile's plausible ranges.
+exception and every value decodes, within the profile's plausible ranges; where a
+fitting profile says how to identify its model (43/14 objects or identification
+registers), the device's answers are compared too, which tells apart models
+that share a register layout.
 """
 
 from __future__ import annotations
@@ -11,10 +14,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from agent.acquisition import Reading, decode_reading
+from agent.identification import identify
 from agent.modbus import Endpoint, ModbusReadError
 from agent.plan import ReadPlan, plan_reads
+from mrv_core.identity import IdentityCheck
 from mrv_core.profile import Profile
 
+_NONE = IdentityCheck({}, ("no identification in the profile",))
 # A TCP-to-RS-485 gateway's way of saying nobody answered behind it: path unavailable, target failed
 GATEWAY_NOBODY = (0x0A, 0x0B)
 
@@ -25,6 +31,13 @@ class UnitFinding:
     answered: bool = False
     fits: list[tuple[str, Reading]] = field(default_factory=list)  # profile id, its reading
     refusals: list[str] = field(default_factory=list)  # why other profiles do not fit
+    # for fitting profiles that say how to identify their model: what the device said against them
+    identities: dict[str, IdentityCheck] = field(default_factory=dict)
+
+    @property
+    def identified(self) -> list[str]:
+        """Fitting profiles whose identification the device matches."""
+        return [profile_id for profile_id, _ in self.fits if self.identities.get(profile_id, _NONE).matches]
 
 
 def _plan(profile: Profile) -> ReadPlan:
@@ -53,8 +66,14 @@ def scan(endpoint: Endpoint, units: Iterable[int], profiles: Mapping[str, Profil
             reading = decode_reading(plan, words)
             if reading.quality:
                 finding.refusals.append(f"{profile_id}: {', '.join(reading.quality)}")
-            else:
-                finding.fits.append((profile_id, reading))
+                continue
+            finding.fits.append((profile_id, reading))
+            profile = profiles[profile_id]
+            if profile.identification:
+                try:
+                    finding.identities[profile_id] = identify(endpoint, profile, unit)
+                except ModbusReadError as exc:
+                    finding.identities[profile_id] = IdentityCheck({}, (f"identification not read: {exc}",))
         if finding.answered:
             found.append(finding)
     return found

@@ -86,6 +86,14 @@ class DeviceSection(_Strict):
     unit_id: int = Field(default=1, ge=0, le=255)
     poll_interval_s: float = Field(default=60, gt=0)
     quantities: list[str] | None = Field(default=None, description="subset to read; all when absent")
+    identity: Literal["warn", "refuse", "off"] = Field(
+        default="warn",
+        description="a device whose identification does not match its profile: flag its readings "
+        "identity_mismatch (warn), record none of them (refuse), or do not check (off)",
+    )
+    identify_every_s: float = Field(
+        default=86_400, gt=0, description="read the identification again this often"
+    )
     gap_record_s: float = Field(
         default=900,
         gt=0,

@@ -80,6 +80,30 @@ class Endpoint:
                     words[(request.function, request.address + offset)] = registers[offset]
         return words
 
+    def read_device_id(self, unit_id: int) -> dict[int, str]:
+        """The basic objects of Modbus Read Device Identification (function 43, MEI type 14):
+        object id -> text (0 vendor name, 1 product code, 2 major/minor revision)."""
+        where = f"{self.name} unit {unit_id} device identification"
+        with self._lock:
+            client = self._connected()
+            try:
+                response = client.read_device_information(read_code=1, object_id=0, device_id=unit_id)
+            except ConnectionException as exc:
+                self._drop()
+                raise ModbusReadError("disconnected", f"{where}: {exc}") from None
+            except ModbusException as exc:
+                self._drop()
+                raise ModbusReadError("timeout", f"{where}: {exc}") from None
+        if response.isError():
+            code = getattr(response, "exception_code", None)
+            raise ModbusReadError("exception", f"{where}: Modbus exception code {code}", code)
+        information = getattr(response, "information", {}) or {}
+        return {
+            int(key): (value if isinstance(value, bytes) else bytes(value)).decode("ascii", "replace").strip()
+            for key, value in information.items()
+            if isinstance(value, (bytes, bytearray))
+        }
+
     def _drop(self) -> None:
         if self._client is not None:
             self._client.close()

@@ -15,14 +15,16 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from agent.acquisition import QualityTracker, UnreadPolls, decode_reading
+from agent.acquisition import QualityTracker, Reading, UnreadPolls, decode_reading
 from agent.buffer import Buffer, BufferFullError, Sealer
 from agent.clock import EARLIEST, Clock
 from agent.config import AgentConfig, DeviceSection
+from agent.identification import identify
 from agent.modbus import Endpoint, ModbusReadError, bus_key, endpoint_for
 from agent.plan import ReadPlan, plan_reads
 from agent.publisher import Publisher
 from agent.schedule import aligned_start, polls_to_skip
+from mrv_core.identity import IdentityCheck
 from mrv_core.profile import Profile
 from mrv_core.record import build_gap_record, build_record, build_seal
 from mrv_core.signing import Signer
@@ -51,6 +53,8 @@ class DevicePoller:
     quality: QualityTracker = field(default_factory=QualityTracker)
     unread: UnreadPolls = field(default_factory=UnreadPolls)
     gap_records: int = 0
+    identity: IdentityCheck | None = None  # the last identification read, and what did not match
+    identified_at: datetime | None = None
 
     def poll(self) -> None:
         if self.skip:
@@ -89,9 +93,13 @@ class DevicePoller:
                 self.last_error,
             )
             return
+        if not self._identified(moment):
+            return  # refused: the device is not what its profile is for (counted as not read)
         if self.unread.polls and not self.write_gap(moment):
             return  # the buffer is full: neither the gap nor the reading can be kept now
         reading = self.quality.check(self.plan, decode_reading(self.plan, words))
+        if self.identity is not None and not self.identity.matches:
+            reading = Reading(reading.values, (*reading.quality, "identity_mismatch"))
 
         def build(seq: int, prev: str) -> tuple[bytes, str]:
             return build_record(
@@ -118,6 +126,47 @@ class DevicePoller:
         if was_full:
             log.warning("buffer has room again; acquisition resumed (%d refused)", self.buffer.refused)
         self.failures = 0
+
+    def _identified(self, moment: datetime) -> bool:
+        """Check the device's identification against its profile when it first answers, after it
+        was not read (it may have been replaced) and every ``identify_every_s``; False if its
+        readings are to be refused (policy ``refuse``)."""
+        policy = self.device.identity
+        if policy == "off" or not self.profile.identification:
+            return True
+        due = (
+            self.identity is None
+            or self.unread.polls > 0
+            or self.identified_at is None
+            or (moment - self.identified_at).total_seconds() >= self.device.identify_every_s
+        )
+        if due:
+            try:
+                check = identify(self.endpoint, self.profile, self.device.unit_id)
+            except ModbusReadError as exc:
+                check = IdentityCheck({}, (f"identification not read: {exc}",))
+            if check.problems != (self.identity.problems if self.identity else ()):
+                log.log(
+                    logging.WARNING if check.problems else logging.INFO,
+                    "device %s: %s",
+                    self.device.id,
+                    "identification does not match profile "
+                    + self.profile.id
+                    + ": "
+                    + "; ".join(check.problems)
+                    + (
+                        " (readings refused)"
+                        if policy == "refuse"
+                        else " (readings flagged identity_mismatch)"
+                    )
+                    if check.problems
+                    else f"identified as {self.profile.id}: {dict(check.texts)}",
+                )
+            self.identity, self.identified_at = check, moment
+        if self.identity is not None and self.identity.problems and policy == "refuse":
+            self._not_read(moment, "identity_mismatch")
+            return False
+        return True
 
     def _not_read(self, moment: datetime, reason: str | None) -> None:
         """A poll that read nothing; a long outage gets a gap record every ``gap_record_s``."""
@@ -275,6 +324,9 @@ class AgentService:
                     "unread_polls": p.unread.polls,  # since the last record: the next gap record's
                     "unread_since": format_time(p.unread.start) if p.unread.start else None,
                     "gap_records": p.gap_records,
+                    "identity": None
+                    if p.identity is None
+                    else {"read": dict(p.identity.texts), "problems": list(p.identity.problems)},
                     "last_error": p.last_error,
                     "last_error_time": p.last_error_time,
                 }

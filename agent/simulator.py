@@ -19,6 +19,7 @@ from decimal import Decimal
 from pymodbus import FramerType
 from pymodbus.constants import ExcCodes
 from pymodbus.exceptions import NoSuchIdException
+from pymodbus.pdu.device import ModbusDeviceIdentification
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
@@ -50,6 +51,9 @@ class SimulatedMeter:
     plant: PvPlant
     clock: Clock
     fault: str | None = None  # one of FAULTS
+    # What the meter says about itself, item name -> text: the profile's expected values unless
+    # changed here (a test's meter of another model or firmware).
+    identity: dict[str, str] = field(default_factory=dict)
     _counters: dict[str, Decimal] = field(default_factory=dict)
     _reset_at: dict[str, Decimal] = field(default_factory=dict)  # counter_reset: the value it started from
     _frozen: dict[tuple[str, int], int] | None = None
@@ -83,7 +87,29 @@ class SimulatedMeter:
                     self._reset_at.pop(spec.quantity, None)
             for offset, word in enumerate(encode_value(value, spec.type, spec.order, spec.scale)):
                 words[(spec.function, spec.address + offset)] = word
+        for item in self.profile.identification:
+            text = self.identity.get(item.name, item.expect)
+            if item.device_id is not None or item.function is None or item.address is None or text is None:
+                continue
+            for offset, word in enumerate(_identity_words(item.type or "string", item.length, text)):
+                words[(item.function, item.address + offset)] = word
         return words
+
+    def device_identification(self) -> dict[int, str]:
+        """Its answers to Modbus device identification (43/14), by object id."""
+        return {
+            item.device_id: self.identity.get(item.name, item.expect) or ""
+            for item in self.profile.identification
+            if item.device_id is not None
+        }
+
+
+def _identity_words(kind: str, length: int, text: str) -> list[int]:
+    if kind == "string":
+        data = text.encode("ascii")[: 2 * length].ljust(2 * length, b"\x00")
+        return [int.from_bytes(data[i : i + 2], "big") for i in range(0, 2 * length, 2)]
+    value = int(text)
+    return [(value >> (16 * (length - 1 - i))) & 0xFFFF for i in range(length)]
 
 
 def _in_profile_unit(spec: RegisterSpec, values: dict[str, float]) -> Decimal | None:
@@ -119,6 +145,11 @@ class Simulator:
                 for spec in meter.profile.registers
                 if spec.function == function
                 for i in range(spec.width)
+            ] + [
+                item.address + i
+                for item in meter.profile.identification
+                if item.function == function and item.address is not None
+                for i in range(item.length)
             ]
             low, high = (min(addresses), max(addresses)) if addresses else (0, 0)
             blocks[function] = [SimData(low, count=high - low + 1, values=0, datatype=DataType.REGISTERS)]
@@ -203,10 +234,12 @@ class Simulator:
         if all(m.unit_id != 0 for m in self.meters):
             devices.append(self._nobody())
         line = self.serial
+        # pymodbus answers 43/14 from one process-wide identity, not per unit id: the first meter's
+        identity = _device_identity(self.meters[0]) if self.meters else None
         if line is None:
             # a unit id nobody has gets no answer, as on an RS-485 bus
             self._server = ModbusTcpServer(
-                devices, address=(self.host, self.port), ignore_missing_devices=True
+                devices, address=(self.host, self.port), ignore_missing_devices=True, identity=identity
             )
         else:
             self._server = ModbusSerialServer(
@@ -214,6 +247,7 @@ class Simulator:
                 framer=FramerType.RTU,
                 port=line.serial,
                 ignore_missing_devices=True,
+                identity=identity,
                 **line.line_settings(),
             )
         await self._server.serve_forever(background=True)
@@ -225,6 +259,14 @@ class Simulator:
             asyncio.run_coroutine_threadsafe(self._server.shutdown(), self._loop).result(5)
         if self._thread is not None:
             self._thread.join(5)
+
+
+def _device_identity(meter: SimulatedMeter) -> ModbusDeviceIdentification | None:
+    objects = meter.device_identification()
+    if not objects:
+        return None
+    names = {0: "VendorName", 1: "ProductCode", 2: "MajorMinorRevision"}
+    return ModbusDeviceIdentification(info_name={names[k]: v for k, v in objects.items() if k in names})
 
 
 def default_meters(profile: Profile, clock: Clock, capacities: dict[int, float]) -> list[SimulatedMeter]:

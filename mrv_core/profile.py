@@ -66,6 +66,43 @@ class RegisterSpec:
 
 
 @dataclass(frozen=True)
+class IdentItem:
+    """One thing a device says about itself: a Modbus device identification object (``device_id``,
+    function 43/14) or identification registers; ``expect`` is the text the profile requires."""
+
+    name: str
+    device_id: int | None = None
+    function: str | None = None
+    address: int | None = None
+    type: str | None = None  # "u16", "u32" or "string"
+    length: int = 1  # registers
+    expect: str | None = None
+
+    def canonical(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"name": self.name, "expect": self.expect}
+        if self.device_id is not None:
+            return body | {"device_id": self.device_id}
+        return body | {
+            "function": self.function,
+            "address": self.address,
+            "type": self.type,
+            "length": self.length,
+        }
+
+    @classmethod
+    def from_canonical(cls, obj: Mapping[str, Any]) -> IdentItem:
+        return cls(
+            name=obj["name"],
+            device_id=obj.get("device_id"),
+            function=obj.get("function"),
+            address=obj.get("address"),
+            type=obj.get("type"),
+            length=obj.get("length", 1),
+            expect=obj["expect"],
+        )
+
+
+@dataclass(frozen=True)
 class Profile:
     """A meter model's register map, pinned by the hash of its canonical form."""
 
@@ -75,6 +112,10 @@ class Profile:
     firmware: str
     source: Mapping[str, str]
     registers: tuple[RegisterSpec, ...]
+    # How to recognise the model and its firmware (part of the hash only when given): the items a
+    # device must answer as expected, and the one whose text is the firmware version.
+    identification: tuple[IdentItem, ...] = ()
+    firmware_item: str | None = None
     # Read-tuning hints: how to read, not what values mean; not part of the hash.
     max_registers_per_request: int = field(default=125, compare=False)
     max_gap_registers: int = field(default=0, compare=False)
@@ -95,7 +136,16 @@ class Profile:
             "firmware": self.firmware,
             "source": dict(self.source),
             "registers": [r.canonical() for r in self.registers],
-        }
+        } | (
+            {
+                "identification": {
+                    "items": [item.canonical() for item in self.identification],
+                    "firmware_item": self.firmware_item,
+                }
+            }
+            if self.identification
+            else {}
+        )
 
     def register(self, quantity: str) -> RegisterSpec:
         for spec in self.registers:
@@ -139,6 +189,10 @@ class Profile:
                 )
                 for r in obj["registers"]
             ),
+            identification=tuple(
+                IdentItem.from_canonical(item) for item in obj.get("identification", {}).get("items", [])
+            ),
+            firmware_item=obj.get("identification", {}).get("firmware_item"),
         )
         if profile.canonical_json != data:
             raise ValueError(f"profile {profile.id}: bytes are not this schema's canonical form")

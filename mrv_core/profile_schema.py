@@ -13,7 +13,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mrv_core.config_errors import ConfigError, read_yaml_file, validate_document
-from mrv_core.profile import Profile, RegisterSpec
+from mrv_core.identity import DEVICE_ID_OBJECTS, FirmwareRangeError, firmware_range
+from mrv_core.profile import IdentItem, Profile, RegisterSpec
 from mrv_core.registers import WIDTH
 from mrv_core.units import QUANTITIES, UNITS, dimension
 
@@ -101,6 +102,61 @@ class RegisterEntry(_Strict):
         )
 
 
+class IdentEntry(_Strict):
+    """An identification item: ``device_id`` (an object of Modbus function 43/14: vendor_name,
+    product_code, major_minor_revision) or identification registers."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
+    device_id: Literal["vendor_name", "product_code", "major_minor_revision"] | None = None
+    function: Function | None = None
+    address: int | None = Field(default=None, ge=0, le=0xFFFF)
+    type: Literal["u16", "u32", "string"] | None = None
+    length: int | None = Field(default=None, ge=1, le=64, description="registers, for type string")
+    expect: str | int | None = Field(default=None, description="the text (or number) the device must give")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> IdentEntry:
+        registers = (self.function, self.address, self.type)
+        if self.device_id is not None:
+            if any(v is not None for v in (*registers, self.length)):
+                raise ValueError("give device_id, or function/address/type: not both")
+        elif None in registers:
+            raise ValueError("give device_id, or function, address and type of the register(s)")
+        elif self.type == "string" and self.length is None:
+            raise ValueError("a string needs its length in registers")
+        elif self.type != "string" and self.length is not None:
+            raise ValueError("length is for type string (u16 is 1 register, u32 is 2)")
+        return self
+
+    def compile(self) -> IdentItem:
+        width = {"u16": 1, "u32": 2}.get(self.type or "", self.length or 1)
+        return IdentItem(
+            name=self.name,
+            device_id=None if self.device_id is None else DEVICE_ID_OBJECTS[self.device_id],
+            function=self.function,
+            address=self.address,
+            type=self.type,
+            length=width,
+            expect=None if self.expect is None else str(self.expect),
+        )
+
+
+class Identification(_Strict):
+    items: list[IdentEntry] = Field(min_length=1)
+    firmware_item: str | None = Field(default=None, description="the item whose text is the firmware version")
+
+    @model_validator(mode="after")
+    def _known_firmware_item(self) -> Identification:
+        names = [item.name for item in self.items]
+        if len(set(names)) != len(names):
+            raise ValueError("item names must be unique")
+        if self.firmware_item is not None and self.firmware_item not in names:
+            raise ValueError(
+                f"firmware_item {self.firmware_item!r} is not one of the items ({', '.join(names)})"
+            )
+        return self
+
+
 class ProfileDocument(_Strict):
     schema_version: Literal[1] = Field(alias="schema")
     id: str = Field(pattern=SLUG)
@@ -117,6 +173,16 @@ class ProfileDocument(_Strict):
     )
     defaults: RegisterDefaults = RegisterDefaults()
     registers: list[RegisterEntry] = Field(min_length=1)
+    identification: Identification | None = None
+
+    @field_validator("firmware")
+    @classmethod
+    def _firmware_range(cls, value: str) -> str:
+        try:
+            firmware_range(value)
+        except FirmwareRangeError as exc:
+            raise ValueError(str(exc)) from None
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -150,6 +216,10 @@ class ProfileDocument(_Strict):
             firmware=self.firmware,
             source={k: v for k, v in self.source.model_dump().items() if v is not None},
             registers=tuple(r.compile() for r in self.registers),
+            identification=()
+            if self.identification is None
+            else tuple(i.compile() for i in self.identification.items),
+            firmware_item=None if self.identification is None else self.identification.firmware_item,
             max_registers_per_request=self.max_registers_per_request,
             max_gap_registers=self.max_gap_registers,
         )

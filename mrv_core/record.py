@@ -30,7 +30,7 @@ CLOCK_STATES: Final = ("synced", "unsynced", "unknown", "simulated")
 RECORD_KINDS: Final = ("reading", "gap")
 # Why a device was not read (a gap record's ``reason``): the agent's read failures, an exception
 # carrying the Modbus exception code (``exception:2``).
-GAP_REASON = re.compile(r"(timeout|disconnected|short_response|exception(:[0-9]{1,3})?)")
+GAP_REASON = re.compile(r"(timeout|disconnected|short_response|identity_mismatch|exception(:[0-9]{1,3})?)")
 
 
 class RecordError(ValueError):
