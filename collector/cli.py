@@ -417,7 +417,14 @@ def cmd_methodologies(_args: argparse.Namespace) -> int:
             print(f"    {equation}")
         for p in methodology.parameters:
             optional = "" if p.required else ", optional"
-            print(f"    {p.symbol:<10} {p.unit:<9} {p.kind}, raises {p.raises}{optional}: {p.description}")
+            # the name is the key of the project config (fixed.<name>, a point's parameter); a fixed
+            # parameter's direction is that of ER (η_RE "raises PE" would read as if it were in PE)
+            if p.kind == "monitored":
+                direction = f"raises {p.raises}"
+            else:
+                direction = "raises ER" if p.raises == "RE" else "lowers ER"
+            columns = f"{p.name:<13} {p.symbol:<12} {p.unit:<9}"
+            print(f"    {columns} {p.kind}, {direction}{optional}: {p.description}")
     return 0
 
 

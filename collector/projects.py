@@ -6,12 +6,20 @@ from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from mrv_core.config_errors import load_document
-from mrv_core.methodologies import Methodology, registry
+from mrv_core.config_errors import ConfigError, read_yaml_file, validate_document
+from mrv_core.methodologies import Methodology, Parameter, registry
 from mrv_core.report import FixedSpec, PointSpec, ProjectSpec
-from mrv_core.units import QUANTITIES, UnitError, dimension
+from mrv_core.units import QUANTITIES, UnitError, convert, dimension
+
+
+class ProjectError(ValueError):
+    """A project that does not fit its methodology: (key, reason) for each problem."""
+
+    def __init__(self, key: str, reason: str, *more: tuple[str, str]) -> None:
+        self.problems = ((key, reason), *more)
+        super().__init__("; ".join(f"{k}: {r}" for k, r in self.problems))
 
 
 class _Strict(BaseModel):
@@ -71,44 +79,57 @@ class ProjectConfig(_Strict):
     def _fits_methodology(self) -> ProjectConfig:
         methodology = self.get_methodology()
         names = {p.name for p in methodology.parameters}
-        for point in self.monitoring_points:
+        for index, point in enumerate(self.monitoring_points):
+            key = f"monitoring_points[{index}]"
             if point.parameter not in names:
-                raise ValueError(
-                    f"monitoring point {point.number}: {methodology.id} has no parameter {point.parameter!r}"
+                raise ProjectError(
+                    f"{key}.parameter",
+                    f"monitoring point {point.number}: {methodology.id} has no parameter {point.parameter!r}",
                 )
             parameter = methodology.parameter(point.parameter)
             if parameter.kind != "monitored":
-                raise ValueError(
-                    f"monitoring point {point.number}: {point.parameter} is fixed ex ante, not monitored"
+                raise ProjectError(
+                    f"{key}.parameter",
+                    f"monitoring point {point.number}: {point.parameter} is fixed ex ante, not monitored",
                 )
-            if QUANTITIES[point.quantity][0] != dimension(parameter.unit):
-                raise ValueError(
-                    f"monitoring point {point.number}: {point.quantity} cannot measure "
-                    f"{point.parameter} (in {parameter.unit})"
-                )
+            _check_quantity(f"{key}.quantity", point, parameter)
+        fixed: dict[str, Decimal] = {}
         for parameter in methodology.parameters:
             if parameter.kind == "fixed":
-                value = self.fixed.get(parameter.name)
-                if value is None:
-                    raise ValueError(f"fixed parameter {parameter.name} ({parameter.symbol}) is missing")
-                try:
-                    same = dimension(value.unit) == dimension(parameter.unit)
-                except UnitError as exc:
-                    raise ValueError(f"fixed.{parameter.name}.unit: {exc}") from None
-                if not same:
-                    raise ValueError(
-                        f"fixed.{parameter.name}.unit: {value.unit} is not convertible to {parameter.unit}"
-                    )
+                fixed[parameter.name] = self._fixed_value(parameter)
             elif parameter.required and not any(
                 p.parameter == parameter.name for p in self.monitoring_points
             ):
-                raise ValueError(
-                    f"monitored parameter {parameter.name} ({parameter.symbol}) has no monitoring point"
+                raise ProjectError(
+                    "monitoring_points",
+                    f"monitored parameter {parameter.name} ({parameter.symbol}) has no monitoring point",
                 )
         for name in self.fixed:
             if name not in names:
-                raise ValueError(f"fixed.{name}: {methodology.id} has no parameter {name!r}")
+                raise ProjectError(f"fixed.{name}", f"{methodology.id} has no parameter {name!r}")
+        # The methodology's applicability conditions, on the values in its own units; each message
+        # starts with the key it is about ("fixed.COP_PJ_1: ...").
+        problems = methodology.conditions(fixed, frozenset(p.parameter for p in self.monitoring_points))
+        if problems:
+            first, *more = (_keyed(problem) for problem in problems)
+            raise ProjectError(*first, *more)
         return self
+
+    def _fixed_value(self, parameter: Parameter) -> Decimal:
+        """The given value of a fixed parameter in the parameter's own unit (exact)."""
+        key = f"fixed.{parameter.name}"
+        value = self.fixed.get(parameter.name)
+        if value is None:
+            raise ProjectError("fixed", f"fixed parameter {parameter.name} ({parameter.symbol}) is missing")
+        try:
+            same = dimension(value.unit) == dimension(parameter.unit)
+        except UnitError as exc:
+            raise ProjectError(f"{key}.unit", str(exc)) from None
+        if not same:
+            raise ProjectError(f"{key}.unit", f"{value.unit} is not convertible to {parameter.unit}")
+        if not value.value.is_finite() or value.value < 0:
+            raise ProjectError(f"{key}.value", "must be a finite number, 0 or more")
+        return convert(value.value, value.unit, parameter.unit)
 
     def to_spec(self) -> ProjectSpec:
         """The plain form the pure calculation takes (and a verifier rebuilds)."""
@@ -129,14 +150,46 @@ class ProjectConfig(_Strict):
     def get_methodology(self) -> Methodology:
         methodologies = registry()
         if self.methodology.id not in methodologies:
-            raise ValueError(
-                f"unknown methodology {self.methodology.id!r}; known: {', '.join(methodologies)}"
+            raise ProjectError(
+                "methodology.id",
+                f"unknown methodology {self.methodology.id!r}; known: {', '.join(methodologies)}",
             )
         return methodologies[self.methodology.id]
 
 
+def _check_quantity(key: str, point: MonitoringPoint, parameter: Parameter) -> None:
+    """The point's quantity is a counter of the parameter's dimension, and of its kind of energy."""
+    quantity_dimension, counter = QUANTITIES[point.quantity]
+    where = f"monitoring point {point.number}: {point.quantity} cannot measure {point.parameter}"
+    if quantity_dimension != dimension(parameter.unit):
+        raise ProjectError(key, f"{where} (in {parameter.unit})")
+    if not counter:
+        raise ProjectError(key, f"{where}: it is not a cumulative counter")
+    if parameter.quantities and point.quantity not in parameter.quantities:
+        raise ProjectError(
+            key, f"{where}: {parameter.symbol} is measured by {', '.join(parameter.quantities)}"
+        )
+
+
+def _keyed(problem: str) -> tuple[str, str]:
+    key, _, reason = problem.partition(": ")
+    return key, reason
+
+
 def load_project(path: Path) -> ProjectConfig:
-    return load_document(path, ProjectConfig, "a project")
+    """A project config; every error names the file, the key and the reason (ConfigError)."""
+    data = read_yaml_file(path)
+    if isinstance(data, dict):
+        try:
+            return ProjectConfig.model_validate(data)
+        except ValidationError as exc:
+            # A check across the file (methodology, points, fixed values) knows its key: say it, in
+            # place of pydantic's "(top level)" and a dump of the whole document.
+            errors = exc.errors()
+            cause = errors[0].get("ctx", {}).get("error") if len(errors) == 1 else None
+            if isinstance(cause, ProjectError):
+                raise ConfigError("\n".join(f"{path}: {k}: {r}" for k, r in cause.problems)) from None
+    return validate_document(data, ProjectConfig, str(path), "a project")
 
 
 def load_projects(directory: Path) -> dict[str, ProjectSpec]:
