@@ -5,18 +5,27 @@ with the function, protocol address (0-based), type, word order, scale and unit 
 register map gives. A profile whose address, type, order or scale drifts from the map fails here;
 the Modbus round trip in tests/integration/test_profile_catalog_modbus.py cannot see such an error
 (the simulator encodes with the same profile the agent decodes with).
+
+Every shipped profile must also appear in IDENT_FACTS: its identification items (Modbus device
+identification objects or identification registers) as the sources named in the profile give
+them, with the expected values that were verified (none where a value could not be). Profiles
+that share a register layout must differ in an expected value where model codes were found, so
+that `mrv-agent scan` can tell them apart; where none were found the pair is listed as such.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from itertools import combinations
 from pathlib import Path
 
 import pytest
 
+from agent.plan import plan_reads
 from mrv_core.config_errors import load_yaml_text
-from mrv_core.profile import Profile
+from mrv_core.identity import DEVICE_ID_OBJECTS, check_identity, register_text
+from mrv_core.profile import IdentItem, Profile
 from mrv_core.profile_schema import load_profile, load_profile_dir, parse_profile
 
 ROOT = Path(__file__).parents[2]
@@ -232,3 +241,268 @@ def test_a_wrong_address_type_or_scale_is_caught(change: tuple[str, str]) -> Non
     wrong = parse_profile(load_yaml_text(text.replace(change[0], change[1], 1), relative), relative)
     _, facts = FACTS[relative]
     assert _mismatches(wrong, facts), f"{change} went unnoticed"
+
+
+# --- Identification -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IdentFact:
+    """One identification item as its sources give it: ``source`` is ``43/14`` (then ``at`` is the
+    basic object name) or the register function (then ``at`` is the protocol address)."""
+
+    name: str
+    source: str
+    at: str | int
+    type: str | None = None
+    length: int = 1
+    expect: str | None = None
+
+
+def _obj(name: str, obj: str, expect: str | None = None) -> IdentFact:
+    return IdentFact(name, "43/14", obj, expect=expect)
+
+
+# file (relative to firmware_profiles/) -> (firmware_item, identification items), hand-checked
+IDENT_FACTS: dict[str, tuple[str | None, tuple[IdentFact, ...]]] = {
+    "eastron/sdm630-modbus-v2.yaml": (
+        None,
+        (
+            # 464515 Meter code = 0xFC02, u16: 0x0070 = SDM630 (Tinkerforge; Weichenberger: 112)
+            IdentFact("meter_code", "holding", 0xFC02, "u16", expect="112"),
+            # 464513 Serial number = 0xFC00, unsigned int32 (SDM630 V2 manual; nmakel/sdm_modbus)
+            IdentFact("serial", "holding", 0xFC00, "u32", 2),
+        ),
+    ),
+    "eastron/sdm120-modbus.yaml": (
+        None,
+        (
+            # 0xFC02 Meter code: no value verified for the SDM120, read only
+            IdentFact("meter_code", "holding", 0xFC02, "u16"),
+            IdentFact("serial", "holding", 0xFC00, "u32", 2),
+        ),
+    ),
+    "eastron/sdm72d-m-v2.yaml": (
+        None,
+        (
+            # "meter code 0089" (SDM72D-M-v2 protocol; sdm72 crate; Tinkerforge; Weichenberger: 137)
+            IdentFact("meter_code", "holding", 0xFC02, "u16", expect="137"),
+            IdentFact("serial", "holding", 0xFC00, "u32", 2),
+        ),
+    ),
+    "abb/b23-b24.yaml": (
+        "firmware",
+        (
+            # Type designation 8960 hex, ASCII: "B23 ..." / "B24 ..." (Victron abb.py 0x42323320/0x42323420)
+            IdentFact("type_family", "holding", 0x8960, "string", 1, expect="B2"),
+            IdentFact("type_designation", "holding", 0x8960, "string", 6),
+            # Serial number 8900 hex, 2 registers, unsigned
+            IdentFact("serial", "holding", 0x8900, "u32", 2),
+            # Meter firmware version 8908 hex, 8 registers, ASCII (e.g. 1.0.0)
+            IdentFact("firmware", "holding", 0x8908, "string", 8),
+        ),
+    ),
+    "carlo-gavazzi/em24-din.yaml": (
+        None,
+        (
+            # 000Bh Carlo Gavazzi Controls identification code: 71/72/73 by variant, read only
+            IdentFact("model_code", "input", 0x000B, "u16"),
+            # serial 1300h, 7 words (enman, Weichenberger)
+            IdentFact("serial", "input", 0x1300, "string", 7),
+        ),
+    ),
+    "carlo-gavazzi/em340.yaml": (
+        None,
+        (
+            # 000Bh identification code: 341 EM340 (also 340 listed), 346 EM341: read only
+            IdentFact("model_code", "input", 0x000B, "u16"),
+            # serial 5000h, 7 words, one character per word (table 2.9-9; enman)
+            IdentFact("serial", "input", 0x5000, "string", 7),
+        ),
+    ),
+    "schneider-electric/iem3x55.yaml": (
+        "firmware",
+        (
+            _obj("vendor", "vendor_name", "Schneider Electric"),
+            _obj("product", "product_code"),  # A9MEM3155 / A9MEM3255 / A9MEM3355
+            _obj("firmware", "major_minor_revision"),
+            # register 130 Serial number, UInt32 -> 129; register 50 Meter model, 20 x UTF8 -> 49
+            IdentFact("serial", "holding", 129, "u32", 2),
+            IdentFact("meter_model", "holding", 49, "string", 20),
+        ),
+    ),
+    "schneider-electric/pm5100-pm5300.yaml": (
+        None,
+        (
+            # register 90 Product ID (15270..15277 by model) -> 89; register 130 Serial number -> 129
+            IdentFact("product_id", "holding", 89, "u16"),
+            IdentFact("serial", "holding", 129, "u32", 2),
+        ),
+    ),
+    "janitza/umg-96-rm.yaml": (None, ()),  # nothing verified for the UMG 96-RM
+    "socomec/countis-e23-e24.yaml": (
+        None,
+        (
+            # 50000 (C350 hex), 4 words, "SOCO" (Socomec common JBUS table; OpenEMS 0x0053004F0043004F)
+            IdentFact("socomec", "holding", 0xC350, "string", 4, expect="SOCO"),
+        ),
+    ),
+}
+
+# Profiles whose register maps overlap: a device of one reads plausibly as the other.
+SHARED_LAYOUTS: tuple[tuple[str, ...], ...] = (
+    ("eastron/sdm630-modbus-v2.yaml", "eastron/sdm120-modbus.yaml", "eastron/sdm72d-m-v2.yaml"),
+    ("schneider-electric/iem3x55.yaml", "schneider-electric/pm5100-pm5300.yaml"),
+)
+# Pairs no verified model code tells apart yet (see the profiles' identification comments).
+NOT_TOLD_APART: frozenset[frozenset[str]] = frozenset(
+    {
+        frozenset({"eastron/sdm630-modbus-v2.yaml", "eastron/sdm120-modbus.yaml"}),
+        frozenset({"eastron/sdm72d-m-v2.yaml", "eastron/sdm120-modbus.yaml"}),
+        frozenset({"schneider-electric/iem3x55.yaml", "schneider-electric/pm5100-pm5300.yaml"}),
+    }
+)
+
+
+def _ident_seen(item: IdentItem) -> IdentFact:
+    if item.device_id is not None:
+        objects = {number: name for name, number in DEVICE_ID_OBJECTS.items()}
+        return IdentFact(item.name, "43/14", objects[item.device_id], expect=item.expect)
+    assert item.function is not None and item.address is not None
+    return IdentFact(item.name, item.function, item.address, item.type, item.length, item.expect)
+
+
+def _ident_mismatches(profile: Profile, firmware_item: str | None, facts: tuple[IdentFact, ...]) -> list[str]:
+    found = []
+    seen = {item.name: _ident_seen(item) for item in profile.identification}
+    want = {fact.name: fact for fact in facts}
+    for name in sorted(set(seen) | set(want)):
+        if seen.get(name) != want.get(name):
+            found.append(f"{profile.id} {name}: profile says {seen.get(name)}, sources say {want.get(name)}")
+    if profile.firmware_item != firmware_item:
+        found.append(f"{profile.id}: firmware_item {profile.firmware_item!r}, expected {firmware_item!r}")
+    return found
+
+
+def test_every_shipped_profile_has_hand_checked_identification_facts() -> None:
+    assert sorted(_relative(p) for p in SHIPPED) == sorted(IDENT_FACTS), (
+        "a new profile needs its identification items (or an empty tuple) in IDENT_FACTS"
+    )
+
+
+@pytest.mark.parametrize("relative", sorted(IDENT_FACTS))
+def test_identification_matches_its_sources(relative: str) -> None:
+    firmware_item, facts = IDENT_FACTS[relative]
+    assert _ident_mismatches(_profile(relative), firmware_item, facts) == []
+
+
+@pytest.mark.parametrize("relative", sorted(IDENT_FACTS))
+def test_identification_registers_stay_out_of_the_measurement_reads(relative: str) -> None:
+    """An identification register inside a measurement register, or inside a request the read plan
+    merges, would be served (and read) as two different things."""
+    profile = _profile(relative)
+    plan = plan_reads(profile.registers, profile.max_registers_per_request, profile.max_gap_registers)
+    spans = [(r.function, r.address, r.address + r.count) for r in plan.requests]
+    for item in profile.identification:
+        if item.device_id is not None:
+            continue
+        for offset in range(item.length):
+            address = item.address + offset if item.address is not None else -1
+            inside = [s for s in spans if s[0] == item.function and s[1] <= address < s[2]]
+            assert not inside, f"{profile.id} {item.name}: {item.function} {address} is read by {inside}"
+
+
+def _fits(item: IdentItem) -> bool:
+    """The expected text is something the item's registers can hold and give back unchanged."""
+    assert item.expect is not None
+    if item.device_id is not None:
+        return bool(item.expect.strip())
+    if item.type in ("u16", "u32"):
+        value = int(item.expect)
+        bits = 16 * item.length
+        words = [(value >> (16 * (item.length - 1 - i))) & 0xFFFF for i in range(item.length)]
+        return 0 <= value < 2**bits and register_text(item.type, words) == item.expect
+    data = item.expect.encode("ascii").ljust(2 * item.length, b"\x00")
+    words = [int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2)]
+    return len(data) == 2 * item.length and register_text("string", words) == item.expect
+
+
+@pytest.mark.parametrize("relative", sorted(IDENT_FACTS))
+def test_expected_values_fit_their_registers(relative: str) -> None:
+    profile = _profile(relative)
+    for item in profile.identification:
+        if item.expect is not None:
+            assert _fits(item), f"{profile.id} {item.name}: {item.expect!r} does not fit {item.type}"
+
+
+@pytest.mark.parametrize(
+    ("words", "kind", "text"),
+    [
+        ([0x0070], "u16", "112"),  # Eastron meter code of the SDM630
+        ([0x0089], "u16", "137"),  # Eastron meter code 0089 of the SDM72D-M-2
+        ([0x4232], "string", "B2"),  # first word of ABB "B23 " (u32 0x42323320 in Victron's abb.py)
+        ([0x4232, 0x3320], "string", "B23"),  # the second word shows the model (not compared)
+        ([0x0053, 0x004F, 0x0043, 0x004F], "string", "SOCO"),  # Socomec, one character per word
+        ([0x0053, 0x004E, 0x0030, 0x0031], "string", "SN01"),  # Carlo Gavazzi serial, a character per word
+    ],
+)
+def test_the_words_a_device_sends_read_as_the_expected_text(words: list[int], kind: str, text: str) -> None:
+    assert register_text(kind, words) == text
+
+
+def _key(item: IdentItem) -> tuple[object, ...]:
+    return (
+        ("43/14", item.device_id) if item.device_id is not None else (item.function, item.address, item.type)
+    )
+
+
+def _told_apart(device_of: Profile, profile: Profile) -> bool:
+    """Would a device that answers as ``device_of`` expects fail ``profile``'s identity check? Only
+    items both profiles expect a value for count (what a device answers elsewhere is unknown)."""
+    answers = {_key(item): item.expect for item in device_of.identification if item.expect is not None}
+    expected = {
+        i.name: i.expect for i in profile.identification if i.expect is not None and _key(i) in answers
+    }
+    texts = {i.name: answers[_key(i)] for i in profile.identification if i.name in expected}
+    return not check_identity(expected, "*", None, texts).matches
+
+
+@pytest.mark.parametrize("group", SHARED_LAYOUTS, ids=lambda g: g[0].split("/")[0])
+def test_profiles_sharing_a_layout_are_told_apart_where_model_codes_were_found(
+    group: tuple[str, ...],
+) -> None:
+    for a, b in combinations(group, 2):
+        pa, pb = _profile(a), _profile(b)
+        apart = _told_apart(pa, pb) and _told_apart(pb, pa)
+        if frozenset({a, b}) in NOT_TOLD_APART:
+            assert not apart, f"{a} and {b} are now told apart: remove them from NOT_TOLD_APART"
+        else:
+            assert apart, f"{pa.id} and {pb.id} expect no differing value: scan cannot tell them apart"
+
+
+def test_a_told_apart_pair_exists_in_every_group_with_model_codes() -> None:
+    """The Eastron SDM630 and SDM72D-M V2 expect their own meter codes (112, 137)."""
+    sdm630, sdm72 = _profile("eastron/sdm630-modbus-v2.yaml"), _profile("eastron/sdm72d-m-v2.yaml")
+    assert _told_apart(sdm630, sdm72) and _told_apart(sdm72, sdm630)
+    assert not _told_apart(sdm630, sdm630)
+    relative = "eastron/sdm72d-m-v2.yaml"
+    text = (PROFILE_DIR / relative).read_text(encoding="utf-8").replace("expect: 137", "expect: 112", 1)
+    same_code = parse_profile(load_yaml_text(text, relative), relative)
+    assert not _told_apart(sdm630, same_code), "a copied meter code would make the two indistinguishable"
+
+
+@pytest.mark.parametrize(
+    ("relative", "change"),
+    [
+        ("eastron/sdm72d-m-v2.yaml", ("expect: 137", "expect: 112")),  # the SDM630's code
+        ("eastron/sdm72d-m-v2.yaml", ("address: 0xFC02, type: u16", "address: 0xFC03, type: u16")),
+        ("socomec/countis-e23-e24.yaml", ("length: 4, expect: SOCO", "length: 2, expect: SOCO")),
+        ("abb/b23-b24.yaml", ("length: 1, expect: B2", "length: 1, expect: B23")),
+    ],
+)
+def test_a_wrong_identification_item_is_caught(relative: str, change: tuple[str, str]) -> None:
+    text = (PROFILE_DIR / relative).read_text(encoding="utf-8")
+    assert change[0] in text
+    wrong = parse_profile(load_yaml_text(text.replace(change[0], change[1], 1), relative), relative)
+    firmware_item, facts = IDENT_FACTS[relative]
+    assert _ident_mismatches(wrong, firmware_item, facts), f"{change} went unnoticed"
