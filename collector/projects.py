@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -11,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from mrv_core.config_errors import ConfigError, read_yaml_file, validate_document
 from mrv_core.methodologies import Methodology, Parameter, registry
 from mrv_core.report import FixedSpec, PointSpec, ProjectSpec
+from mrv_core.timefmt import format_time
 from mrv_core.units import QUANTITIES, UnitError, convert, dimension
 
 
@@ -32,6 +34,35 @@ class MethodologyRef(_Strict):
     reference: str = Field(description="the approved methodology document this follows")
 
 
+# Accuracy class index = maximum permissible error in percent (IEC 62053-21/22; EN 50470-3 A/B/C).
+CLASS_MPE_PERCENT: dict[str, Decimal] = {
+    "0.2S": Decimal("0.2"),
+    "0.5S": Decimal("0.5"),
+    "0.5": Decimal("0.5"),
+    "1": Decimal(1),
+    "2": Decimal(2),
+    "A": Decimal(2),
+    "B": Decimal(1),
+    "C": Decimal("0.5"),
+}
+
+
+class Calibration(_Strict):
+    """One calibration certificate of a meter: valid from ``date`` until ``due`` (local dates)."""
+
+    issuer: str = Field(min_length=2)
+    certificate: str = ""
+    date: dt.date
+    due: dt.date
+    error_found_percent: Decimal | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Calibration:
+        if self.due <= self.date:
+            raise ValueError(f"due {self.due} is not after date {self.date}")
+        return self
+
+
 class MonitoringPoint(_Strict):
     # "No." in the Monitoring Plan/Report Sheets; not `no`, which YAML 1.1 reads as false.
     number: int = Field(ge=1)
@@ -41,7 +72,31 @@ class MonitoringPoint(_Strict):
     device: str
     quantity: str
     meter_serial: str = ""
-    accuracy_class: str = ""
+    accuracy_class: str = Field(default="", description="IEC 62053 class, e.g. 0.5S, 1; sets the MPE")
+    mpe_percent: Decimal | None = Field(
+        default=None, gt=0, lt=10, description="maximum permissible error, if not the class index"
+    )
+    calibrations: list[Calibration] | None = Field(
+        default=None,
+        description="the meter's calibration certificates; when given (even empty), readings outside "
+        "them are corrected by the maximum permissible error in the conservative direction",
+    )
+
+    @model_validator(mode="after")
+    def _error_known(self) -> MonitoringPoint:
+        if self.calibrations is not None and self.mpe() is None:
+            raise ValueError(
+                f"calibrations need the meter's maximum permissible error: accuracy_class one of "
+                f"{', '.join(CLASS_MPE_PERCENT)}, or mpe_percent"
+            )
+        return self
+
+    def mpe(self) -> Decimal | None:
+        """The maximum permissible error as a fraction (class index of IEC 62053-21/22 unless given)."""
+        percent = (
+            self.mpe_percent if self.mpe_percent is not None else CLASS_MPE_PERCENT.get(self.accuracy_class)
+        )
+        return None if percent is None else percent / 100
 
     @field_validator("quantity")
     @classmethod
@@ -141,7 +196,16 @@ class ProjectConfig(_Strict):
             methodology_version=self.methodology.version,
             methodology_reference=self.methodology.reference,
             points=tuple(
-                PointSpec(p.number, p.parameter, p.gateway, p.device, p.quantity, p.description)
+                PointSpec(
+                    p.number,
+                    p.parameter,
+                    p.gateway,
+                    p.device,
+                    p.quantity,
+                    p.description,
+                    mpe=p.mpe() if p.calibrations is not None else None,
+                    calibrated=_windows(p.calibrations or [], self.timezone),
+                )
                 for p in self.monitoring_points
             ),
             fixed={k: FixedSpec(v.value, v.unit, v.source) for k, v in self.fixed.items()},
@@ -155,6 +219,26 @@ class ProjectConfig(_Strict):
                 f"unknown methodology {self.methodology.id!r}; known: {', '.join(methodologies)}",
             )
         return methodologies[self.methodology.id]
+
+
+def _windows(certificates: list[Calibration], timezone: str) -> tuple[tuple[str, str], ...]:
+    """Certificates' validity as [from, until) in record-time text (UTC), from local midnights,
+    sorted and merged where they touch or overlap."""
+    zone = ZoneInfo(timezone)
+    spans = sorted(
+        (
+            format_time(dt.datetime.combine(c.date, dt.time(0), zone)),
+            format_time(dt.datetime.combine(c.due, dt.time(0), zone)),
+        )
+        for c in certificates
+    )
+    merged: list[tuple[str, str]] = []
+    for start, until in spans:
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], until))
+        else:
+            merged.append((start, until))
+    return tuple(merged)
 
 
 def _check_quantity(key: str, point: MonitoringPoint, parameter: Parameter) -> None:

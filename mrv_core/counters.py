@@ -41,6 +41,7 @@ class CounterReading(NamedTuple):
     value: Decimal
     unit: str
     record_hash: str
+    valid: bool = True  # taken within a valid calibration of its meter (or no calibration rule)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -108,6 +109,12 @@ class CounterRun:
     # records but the device's own account of polls that read nothing.
     unread: dict[int, str] = field(default_factory=dict)
     unread_polls: int = 0
+    # Calibration: energy between readings not both taken within a valid calibration is multiplied
+    # by this (1 - MPE for RE, 1 + MPE for PE; None: no calibration rule). A segment is a run of
+    # plain steps of one validity (None until its first step).
+    uncalibrated: Decimal | None = None
+    calibration_note: str = ""
+    segment_valid: bool | None = None
 
     def note_unread(self, seq: int, account: str, polls: int) -> None:
         """A gap record of the device: ``polls`` polls read nothing (``account`` says when and why)."""
@@ -129,11 +136,19 @@ class CounterRun:
         self.count += 1
         if before is None:
             self.first = self.segment = after
+            self.segment_valid = None
             return
+        valid = before.valid and after.valid
         if after.value >= before.value and after.seq <= before.seq + 1 and after.unit == before.unit:
-            return  # a plain step: the open segment grows
-        self.total = EXACT.add(self.total, self._segment_energy(before))
-        self.segment = after
+            if self.segment_valid is None or self.segment_valid == valid:
+                self.segment_valid = valid
+                return  # a plain step: the open segment grows
+            # the meter's calibration starts or ends here: the segment closes, a new one starts
+            self._close_segment(before)
+            self.segment, self.segment_valid = before, valid
+            return
+        self._close_segment(before)
+        self.segment, self.segment_valid = after, None
         gap = after.seq - before.seq - 1
         step = convert(EXACT.subtract(after.value, before.value), after.unit, self.unit)
         if step < 0:
@@ -176,7 +191,33 @@ class CounterRun:
                     after.time,
                 )
             )
-        self.total = EXACT.add(self.total, step)
+        self.total = EXACT.add(self.total, step if valid else self._uncalibrated(step, before, after))
+
+    def _close_segment(self, end: CounterReading) -> None:
+        energy = self._segment_energy(end)
+        if self.segment_valid is False and self.segment is not None:
+            energy = self._uncalibrated(energy, self.segment, end)
+        self.total = EXACT.add(self.total, energy)
+
+    def _uncalibrated(self, energy: Decimal, start: CounterReading, end: CounterReading) -> Decimal:
+        """Energy measured without a valid calibration, corrected by the maximum permissible error
+        in the conservative direction; the correction is recorded with its effect."""
+        if self.uncalibrated is None or not energy:
+            return energy
+        corrected = EXACT.multiply(energy, self.uncalibrated)
+        self.adjustments.append(
+            Adjustment(
+                "calibration_correction",
+                f"readings outside a valid calibration of the meter ({self.calibration_note}): "
+                f"{decimal_text(energy)} {self.unit} x {decimal_text(self.uncalibrated)}",
+                EXACT.subtract(corrected, energy),
+                start.seq,
+                end.seq,
+                start.time,
+                end.time,
+            )
+        )
+        return corrected
 
     def add_run(
         self,
@@ -187,13 +228,15 @@ class CounterRun:
         hashes: Sequence[str],
         *,
         ascending: bool | None = None,
+        valid: bool = True,
     ) -> None:
         """Consecutive readings of one device (seq order, one unit): the same as add() for each.
 
-        When every step is plain (no gap, no fall, same unit as the last reading),
-        only the last reading is kept: the open segment grows by the whole run.
-        ``ascending``: whether ``values`` never fall, when the caller knows it (verifiers know it
-        from the raw floats and make only the Decimals they need); None to check here.
+        When every step is plain (no gap, no fall, same unit as the last reading, one calibration
+        validity: ``valid`` is every reading's), only the last reading is kept: the open segment
+        grows by the whole run. ``ascending``: whether ``values`` never fall, when the caller knows
+        it (verifiers know it from the raw floats and make only the Decimals they need); None to
+        check here.
         """
         last = self.last
         plain = (
@@ -201,14 +244,18 @@ class CounterRun:
             and seqs == list(range(seqs[0], seqs[0] + len(seqs)))
             and (list(values) == sorted(values) if ascending is None else ascending)
             and (last is None or (values[0] >= last.value and seqs[0] <= last.seq + 1 and unit == last.unit))
+            and (last is None or (last.valid == valid and self.segment_valid in (None, valid)))
         )
         if not plain:
-            for reading in zip(times, seqs, values, [unit] * len(seqs), hashes, strict=True):
-                self.add(CounterReading(*reading))
+            for time, seq, value, record_hash in zip(times, seqs, values, hashes, strict=True):
+                self.add(CounterReading(time, seq, value, unit, record_hash, valid))
             return
         if last is None:
-            self.first = self.segment = CounterReading(times[0], seqs[0], values[0], unit, hashes[0])
-        self.last = CounterReading(times[-1], seqs[-1], values[-1], unit, hashes[-1])
+            self.first = self.segment = CounterReading(times[0], seqs[0], values[0], unit, hashes[0], valid)
+            self.segment_valid = None
+        if last is not None or len(seqs) > 1:
+            self.segment_valid = valid
+        self.last = CounterReading(times[-1], seqs[-1], values[-1], unit, hashes[-1], valid)
         self.count += len(seqs)
 
     def _segment_energy(self, end: CounterReading) -> Decimal:
@@ -218,7 +265,11 @@ class CounterRun:
         return convert(EXACT.subtract(end.value, start.value), end.unit, self.unit)
 
     def result(self) -> CounterEnergy:
-        total = self.total if self.last is None else EXACT.add(self.total, self._segment_energy(self.last))
+        if self.last is not None:
+            self._close_segment(self.last)  # the run ends here: nothing is added after a result
+            self.segment = self.last
+            self.segment_valid = None
+        total = self.total
         adjustments = list(self.adjustments)
         if self.count < 2:
             adjustments.append(

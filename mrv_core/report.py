@@ -46,6 +46,15 @@ class PointSpec:
     device: str
     quantity: str
     description: str = ""
+    # Calibration rule (off when mpe is None): readings outside every [from, until) window (UTC
+    # record-time text) are corrected by the maximum permissible error ``mpe`` (a fraction).
+    mpe: Decimal | None = None
+    calibrated: tuple[tuple[str, str], ...] = ()
+
+    def calibration_dict(self) -> dict[str, Any] | None:
+        if self.mpe is None:
+            return None
+        return {"mpe": decimal_text(self.mpe), "valid": [list(window) for window in self.calibrated]}
 
 
 @dataclass(frozen=True)
@@ -114,6 +123,12 @@ class PointAccumulator:
 
     def __post_init__(self) -> None:
         self.run = CounterRun(self.unit, self.direction)
+        mpe = self.point.mpe
+        if mpe is not None:  # conservative: RE counts less, PE more, where calibration lapsed
+            self.run.uncalibrated = EXACT.subtract(1, mpe) if self.direction == "RE" else EXACT.add(1, mpe)
+            self.run.calibration_note = (
+                f"maximum permissible error {decimal_text(EXACT.multiply(mpe, 100))} %"
+            )
         # Record times are fixed-width UTC text, so comparing the text orders them: no parsing per record.
         self.start_text = format_ms(self.start_ms)
         self.end_text = format_ms(self.end_ms)
@@ -140,7 +155,9 @@ class PointAccumulator:
         if gap is not None:
             self._unread(time, seq, gap)
             return
-        reading = None if value is None else CounterReading(time, seq, value, unit, record_hash)
+        reading = (
+            None if value is None else CounterReading(time, seq, value, unit, record_hash, self._valid(time))
+        )
         if time < self.start_text:
             if self.direction == "PE" and not self.started:
                 self.before = reading  # the last one before the start; a reading without value resets it
@@ -178,11 +195,30 @@ class PointAccumulator:
         """Consecutive valued readings of the device, in seq order: the same as feed() for each
         (``ascending`` as in CounterRun.add_run)."""
         if times and min(times) >= self.start_text and max(times) < self.end_text:
-            self._start()  # all inside the period: straight into the counter run
-            self.run.add_run(times, seqs, values, unit, hashes, ascending=ascending)
-            return
+            valid = self._valid_run(times)
+            if valid is not None:
+                self._start()  # all inside the period and of one calibration: straight into the run
+                self.run.add_run(times, seqs, values, unit, hashes, ascending=ascending, valid=valid)
+                return
         for moment, seq, value, record_hash in zip(times, seqs, values, hashes, strict=True):
             self.feed(time=moment, seq=seq, value=value, unit=unit, record_hash=record_hash)
+
+    def _valid(self, time: str) -> bool:
+        """Whether a reading at ``time`` was taken within a valid calibration of the meter."""
+        if self.point.mpe is None:
+            return True
+        return any(start <= time < until for start, until in self.point.calibrated)
+
+    def _valid_run(self, times: Sequence[str]) -> bool | None:
+        """The one calibration validity of readings at ``times``, None if it changes among them."""
+        if self.point.mpe is None:
+            return True
+        first, last = min(times), max(times)
+        for start, until in self.point.calibrated:
+            if start <= first and last < until:
+                return True
+        validity = {self._valid(time) for time in times}
+        return validity.pop() if len(validity) == 1 else None
 
     def _unread(self, time: str, seq: int, gap: Gap) -> None:
         account = f"{gap.polls} poll(s) from {gap.start} to {gap.end} ({gap.reason}, gap record seq {seq})"
@@ -266,6 +302,7 @@ def _point_result(point: PointSpec, energy: CounterEnergy) -> dict[str, Any]:
         "start": energy.start.as_dict() if energy.start else None,
         "end": energy.end.as_dict() if energy.end else None,
         "missing_records": energy.missing_records,
+        **({"calibration": cal} if (cal := point.calibration_dict()) is not None else {}),
         # only where gap records account for polls (reports from before gap records stay identical)
         **({"unread_polls": energy.unread_polls} if energy.unread_polls else {}),
         "gaps": [a.as_dict(energy.unit) for a in energy.adjustments if a.rule.startswith("gap")],
@@ -498,6 +535,7 @@ def project_to_dict(project: ProjectSpec) -> dict[str, Any]:
                 "device": p.device,
                 "quantity": p.quantity,
                 "description": p.description,
+                **({"calibration": cal} if (cal := p.calibration_dict()) is not None else {}),
             }
             for p in project.points
         ],
@@ -525,6 +563,10 @@ def project_from_dict(body: Mapping[str, Any]) -> ProjectSpec:
                 str(p["device"]),
                 str(p["quantity"]),
                 str(p.get("description", "")),
+                mpe=None if "calibration" not in p else Decimal(str(p["calibration"]["mpe"])),
+                calibrated=tuple(
+                    (str(start), str(until)) for start, until in p.get("calibration", {}).get("valid", [])
+                ),
             )
             for p in body["points"]
         ),
