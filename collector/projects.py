@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mrv_core.config_errors import ConfigError, read_yaml_file, validate_document
+from mrv_core.counters import Replacement
 from mrv_core.methodologies import Methodology, Parameter, registry
 from mrv_core.report import FixedSpec, PointSpec, ProjectSpec
 from mrv_core.timefmt import format_time
@@ -63,6 +64,30 @@ class Calibration(_Strict):
         return self
 
 
+class Quantity(_Strict):
+    value: Decimal
+    unit: str
+
+
+class MeterReplacement(_Strict):
+    """A meter replaced during monitoring, from its replacement protocol."""
+
+    time: dt.datetime = Field(description="when, with its UTC offset (e.g. 2026-03-01T10:30:00+08:00)")
+    old_final: Decimal = Field(ge=0, description="the old meter's last reading")
+    new_initial: Decimal = Field(ge=0, description="the new meter's first reading")
+    unit: str
+    old_serial: str = ""
+    new_serial: str = ""
+    document: str = Field(min_length=3, description="the replacement protocol")
+
+    @field_validator("time")
+    @classmethod
+    def _aware(cls, value: dt.datetime) -> dt.datetime:
+        if value.tzinfo is None:
+            raise ValueError("give the time with its UTC offset, e.g. 2026-03-01T10:30:00+08:00")
+        return value
+
+
 class MonitoringPoint(_Strict):
     # "No." in the Monitoring Plan/Report Sheets; not `no`, which YAML 1.1 reads as false.
     number: int = Field(ge=1)
@@ -76,6 +101,8 @@ class MonitoringPoint(_Strict):
     mpe_percent: Decimal | None = Field(
         default=None, gt=0, lt=10, description="maximum permissible error, if not the class index"
     )
+    rollover: Quantity | None = Field(default=None, description="the counter's rollover value")
+    replacements: list[MeterReplacement] = Field(default_factory=list)
     calibrations: list[Calibration] | None = Field(
         default=None,
         description="the meter's calibration certificates; when given (even empty), readings outside "
@@ -205,6 +232,17 @@ class ProjectConfig(_Strict):
                     p.description,
                     mpe=p.mpe() if p.calibrations is not None else None,
                     calibrated=_windows(p.calibrations or [], self.timezone),
+                    rollover=None if p.rollover is None else (p.rollover.value, p.rollover.unit),
+                    replacements=tuple(
+                        Replacement(
+                            format_time(r.time),
+                            r.old_final,
+                            r.new_initial,
+                            r.unit,
+                            f"{r.document}; serial {r.old_serial or '?'} -> {r.new_serial or '?'}",
+                        )
+                        for r in sorted(p.replacements, key=lambda r: r.time)
+                    ),
                 )
                 for p in self.monitoring_points
             ),

@@ -89,6 +89,30 @@ class CounterEnergy:
     unread_polls: int = 0  # polls the device's signed gap records account for
 
 
+@dataclass(frozen=True)
+class Replacement:
+    """A meter replaced at ``time`` (UTC record-time text): the old meter's last and the new meter's
+    first reading, from the replacement protocol, bridge the counter's fall."""
+
+    time: str
+    old_final: Decimal
+    new_initial: Decimal
+    unit: str
+    note: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "time": self.time,
+            "old_final": decimal_text(self.old_final),
+            "new_initial": decimal_text(self.new_initial),
+            "unit": self.unit,
+            "note": self.note,
+        }
+
+
+ROLLOVER_ZONE = Decimal("0.1")  # a fall from the top tenth of the range to its bottom tenth
+
+
 @dataclass
 class CounterRun:
     """Energy from consecutive counter readings, added one at a time (in sequence order)."""
@@ -115,6 +139,10 @@ class CounterRun:
     uncalibrated: Decimal | None = None
     calibration_note: str = ""
     segment_valid: bool | None = None
+    # Where a fall of the counter is not lost energy: the meter's rollover value (value, unit) and
+    # documented meter replacements.
+    rollover: tuple[Decimal, str] | None = None
+    replacements: tuple[Replacement, ...] = ()
 
     def note_unread(self, seq: int, account: str, polls: int) -> None:
         """A gap record of the device: ``polls`` polls read nothing (``account`` says when and why)."""
@@ -152,6 +180,15 @@ class CounterRun:
         gap = after.seq - before.seq - 1
         step = convert(EXACT.subtract(after.value, before.value), after.unit, self.unit)
         if step < 0:
+            bridged = None if gap > 0 and self.direction == "RE" else self._bridge(before, after)
+            if bridged is not None:
+                rule, energy, detail = bridged
+                counted = energy if valid else self._uncalibrated(energy, before, after)
+                self.adjustments.append(
+                    Adjustment(rule, detail, counted, before.seq, after.seq, before.time, after.time)
+                )
+                self.total = EXACT.add(self.total, counted)
+                return
             self.adjustments.append(
                 Adjustment(
                     "counter_decrease",
@@ -192,6 +229,45 @@ class CounterRun:
                 )
             )
         self.total = EXACT.add(self.total, step if valid else self._uncalibrated(step, before, after))
+
+    def _bridge(self, before: CounterReading, after: CounterReading) -> tuple[str, Decimal, str] | None:
+        """The energy across a fall of the counter that a documented replacement or the meter's
+        rollover explains: (rule, energy in the result unit, detail); None if nothing does."""
+        for replacement in self.replacements:
+            if before.time <= replacement.time <= after.time:
+                old_part = EXACT.subtract(
+                    convert(replacement.old_final, replacement.unit, before.unit), before.value
+                )
+                new_part = EXACT.subtract(
+                    after.value, convert(replacement.new_initial, replacement.unit, after.unit)
+                )
+                if old_part < 0 or new_part < 0:
+                    return None  # the protocol's readings do not fit the meter's: the fall rule stands
+                energy = EXACT.add(
+                    convert(old_part, before.unit, self.unit), convert(new_part, after.unit, self.unit)
+                )
+                return (
+                    "meter_replacement",
+                    energy,
+                    f"meter replaced at {replacement.time} ({replacement.note}): old meter's last "
+                    f"{decimal_text(replacement.old_final)} {replacement.unit}, new meter's first "
+                    f"{decimal_text(replacement.new_initial)} {replacement.unit}; "
+                    f"{decimal_text(energy)} {self.unit} counted across it",
+                )
+        if self.rollover is not None and before.unit == after.unit:
+            top = convert(self.rollover[0], self.rollover[1], before.unit)
+            zone = EXACT.multiply(top, ROLLOVER_ZONE)
+            if before.value >= EXACT.subtract(top, zone) and 0 <= after.value <= zone and before.value <= top:
+                energy = convert(
+                    EXACT.add(EXACT.subtract(top, before.value), after.value), before.unit, self.unit
+                )
+                return (
+                    "counter_rollover",
+                    energy,
+                    f"counter rolled over at {decimal_text(self.rollover[0])} {self.rollover[1]}; "
+                    f"{decimal_text(energy)} {self.unit} counted across it",
+                )
+        return None
 
     def _close_segment(self, end: CounterReading) -> None:
         energy = self._segment_energy(end)

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from mrv_core import FORMAT_VERSION
-from mrv_core.counters import CounterEnergy, CounterReading, CounterRun, Direction
+from mrv_core.counters import CounterEnergy, CounterReading, CounterRun, Direction, Replacement
 from mrv_core.exact import EXACT, decimal_text
 from mrv_core.methodologies import Methodology, registry
 from mrv_core.record import Gap, Record, RecordError, parse_record
@@ -50,6 +50,19 @@ class PointSpec:
     # record-time text) are corrected by the maximum permissible error ``mpe`` (a fraction).
     mpe: Decimal | None = None
     calibrated: tuple[tuple[str, str], ...] = ()
+    # Falls of the counter that are not lost energy: the meter's rollover value, and documented
+    # meter replacements (mrv_core.counters).
+    rollover: tuple[Decimal, str] | None = None
+    replacements: tuple[Replacement, ...] = ()
+
+    def counter_dict(self) -> dict[str, Any]:
+        """Rollover and replacements in the project's plain form (only those given)."""
+        out: dict[str, Any] = {}
+        if self.rollover is not None:
+            out["rollover"] = {"value": decimal_text(self.rollover[0]), "unit": self.rollover[1]}
+        if self.replacements:
+            out["replacements"] = [r.as_dict() for r in self.replacements]
+        return out
 
     def calibration_dict(self) -> dict[str, Any] | None:
         if self.mpe is None:
@@ -123,6 +136,8 @@ class PointAccumulator:
 
     def __post_init__(self) -> None:
         self.run = CounterRun(self.unit, self.direction)
+        self.run.rollover = self.point.rollover
+        self.run.replacements = self.point.replacements
         mpe = self.point.mpe
         if mpe is not None:  # conservative: RE counts less, PE more, where calibration lapsed
             self.run.uncalibrated = EXACT.subtract(1, mpe) if self.direction == "RE" else EXACT.add(1, mpe)
@@ -536,6 +551,7 @@ def project_to_dict(project: ProjectSpec) -> dict[str, Any]:
                 "quantity": p.quantity,
                 "description": p.description,
                 **({"calibration": cal} if (cal := p.calibration_dict()) is not None else {}),
+                **p.counter_dict(),
             }
             for p in project.points
         ],
@@ -566,6 +582,19 @@ def project_from_dict(body: Mapping[str, Any]) -> ProjectSpec:
                 mpe=None if "calibration" not in p else Decimal(str(p["calibration"]["mpe"])),
                 calibrated=tuple(
                     (str(start), str(until)) for start, until in p.get("calibration", {}).get("valid", [])
+                ),
+                rollover=None
+                if "rollover" not in p
+                else (Decimal(str(p["rollover"]["value"])), str(p["rollover"]["unit"])),
+                replacements=tuple(
+                    Replacement(
+                        str(r["time"]),
+                        Decimal(str(r["old_final"])),
+                        Decimal(str(r["new_initial"])),
+                        str(r["unit"]),
+                        str(r.get("note", "")),
+                    )
+                    for r in p.get("replacements", [])
                 ),
             )
             for p in body["points"]
