@@ -26,7 +26,7 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 from agent.clock import Clock
 from agent.config import RtuTransport
 from agent.meter_model import MODEL_UNITS, PvPlant, state
-from mrv_core.profile import Profile, RegisterSpec
+from mrv_core.profile import IdentItem, Profile, RegisterSpec
 from mrv_core.registers import encode_value
 from mrv_core.units import QUANTITIES, convert
 
@@ -51,8 +51,9 @@ class SimulatedMeter:
     plant: PvPlant
     clock: Clock
     fault: str | None = None  # one of FAULTS
-    # What the meter says about itself, item name -> text: the profile's expected values unless
-    # changed here (a test's meter of another model or firmware).
+    # What the meter says about itself, item name -> text: the profile's expected values (the first
+    # allowed one where an item allows several) unless changed here (a test's meter of another
+    # model or firmware).
     identity: dict[str, str] = field(default_factory=dict)
     _counters: dict[str, Decimal] = field(default_factory=dict)
     _reset_at: dict[str, Decimal] = field(default_factory=dict)  # counter_reset: the value it started from
@@ -88,7 +89,7 @@ class SimulatedMeter:
             for offset, word in enumerate(encode_value(value, spec.type, spec.order, spec.scale)):
                 words[(spec.function, spec.address + offset)] = word
         for item in self.profile.identification:
-            text = self.identity.get(item.name, item.expect)
+            text = self.identity.get(item.name, _served(item))
             if item.device_id is not None or item.function is None or item.address is None or text is None:
                 continue
             for offset, word in enumerate(_identity_words(item.type or "string", item.length, text)):
@@ -98,10 +99,15 @@ class SimulatedMeter:
     def device_identification(self) -> dict[int, str]:
         """Its answers to Modbus device identification (43/14), by object id."""
         return {
-            item.device_id: self.identity.get(item.name, item.expect) or ""
+            item.device_id: self.identity.get(item.name, _served(item)) or ""
             for item in self.profile.identification
             if item.device_id is not None
         }
+
+
+def _served(item: IdentItem) -> str | None:
+    """The text a simulated meter gives for an item: its expected value, the first of several."""
+    return item.allowed[0] if item.allowed else None
 
 
 def _identity_words(kind: str, length: int, text: str) -> list[int]:

@@ -3,10 +3,11 @@
 A profile may name identification items: Modbus Read Device Identification
 objects (function 43, MEI type 14: vendor name, product code, revision) or
 identification registers (a model code, a firmware version, a serial number),
-each with an optional expected value, and the firmware range it is valid for
-(``firmware``: ``*`` or version specifiers such as ``>=1.5,<3``). The agent
-reads the items (I/O, agent/identification.py) and this module says what does
-not match, so that a verifier or a test can run the same rule.
+each with an optional expected value or list of allowed values (a profile that
+covers several models that answer different codes), and the firmware range it
+is valid for (``firmware``: ``*`` or version specifiers such as ``>=1.5,<3``).
+The agent reads the items (I/O, agent/identification.py) and this module says
+what does not match, so that a verifier or a test can run the same rule.
 """
 
 from __future__ import annotations
@@ -74,23 +75,32 @@ class IdentityCheck:
         return not self.problems
 
 
+def _wanted(want: str | tuple[str, ...]) -> str:
+    """What a profile expects, for a message: 'x', or one of 'x', 'y'."""
+    if isinstance(want, str):
+        return repr(want)
+    return "one of " + ", ".join(repr(text) for text in want)
+
+
 def check_identity(
-    expected: Mapping[str, str | None],
+    expected: Mapping[str, str | tuple[str, ...] | None],
     firmware: str,
     firmware_item: str | None,
     texts: Mapping[str, str | None],
 ) -> IdentityCheck:
-    """Compare what a device says with what its profile expects: each item with an expected value,
-    and the firmware (from ``firmware_item``) against the profile's range."""
+    """Compare what a device says with what its profile expects: each item with an expected value
+    (one text, or a tuple of the texts it allows: the device's text must equal one of them), and
+    the firmware (from ``firmware_item``) against the profile's range."""
     problems: list[str] = []
     for name, want in expected.items():
         got = texts.get(name)
         if want is None:
             continue  # read for the record (a serial number), not compared
+        allowed = (want,) if isinstance(want, str) else want
         if got is None:
-            problems.append(f"{name}: the device does not give it (the profile expects {want!r})")
-        elif got != want:
-            problems.append(f"{name} is {got!r}, the profile expects {want!r}")
+            problems.append(f"{name}: the device does not give it (the profile expects {_wanted(want)})")
+        elif got not in allowed:
+            problems.append(f"{name} is {got!r}, the profile expects {_wanted(want)}")
     wanted = firmware_range(firmware)
     if wanted is not None and firmware_item is not None:
         text = texts.get(firmware_item)

@@ -68,7 +68,10 @@ class RegisterSpec:
 @dataclass(frozen=True)
 class IdentItem:
     """One thing a device says about itself: a Modbus device identification object (``device_id``,
-    function 43/14) or identification registers; ``expect`` is the text the profile requires."""
+    function 43/14) or identification registers. ``expect`` is the text the profile requires, or a
+    tuple of the texts it allows (the models it covers answer different codes), in the profile's
+    order; None when the item is read, not compared. In canonical form one text stays a string (so
+    the hashes of profiles written before lists existed do not change) and a tuple is a JSON list."""
 
     name: str
     device_id: int | None = None
@@ -76,10 +79,18 @@ class IdentItem:
     address: int | None = None
     type: str | None = None  # "u16", "u32" or "string"
     length: int = 1  # registers
-    expect: str | None = None
+    expect: str | tuple[str, ...] | None = None
+
+    @property
+    def allowed(self) -> tuple[str, ...]:
+        """The texts the item may have: ``expect`` as a tuple (empty when it is not compared)."""
+        if self.expect is None:
+            return ()
+        return (self.expect,) if isinstance(self.expect, str) else self.expect
 
     def canonical(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"name": self.name, "expect": self.expect}
+        expect = list(self.expect) if isinstance(self.expect, tuple) else self.expect
+        body: dict[str, Any] = {"name": self.name, "expect": expect}
         if self.device_id is not None:
             return body | {"device_id": self.device_id}
         return body | {
@@ -98,8 +109,22 @@ class IdentItem:
             address=obj.get("address"),
             type=obj.get("type"),
             length=obj.get("length", 1),
-            expect=obj["expect"],
+            expect=cls._canonical_expect(obj["expect"]),
         )
+
+    @staticmethod
+    def _canonical_expect(value: Any) -> str | tuple[str, ...] | None:
+        """A canonical ``expect``: null, a text, or a non-empty list of distinct texts."""
+        if value is None or isinstance(value, str):
+            return value
+        if (
+            isinstance(value, list)
+            and value
+            and all(isinstance(text, str) for text in value)
+            and len(set(value)) == len(value)
+        ):
+            return tuple(value)
+        raise ValueError(f"identification expect {value!r}: not null, a text or a list of distinct texts")
 
 
 @dataclass(frozen=True)

@@ -112,7 +112,33 @@ class IdentEntry(_Strict):
     address: int | None = Field(default=None, ge=0, le=0xFFFF)
     type: Literal["u16", "u32", "string"] | None = None
     length: int | None = Field(default=None, ge=1, le=64, description="registers, for type string")
-    expect: str | int | None = Field(default=None, description="the text (or number) the device must give")
+    expect: str | int | list[str | int] | None = Field(
+        default=None,
+        description="the text (or number) the device must give, or a list of those it may give",
+    )
+
+    @field_validator("expect", mode="before")
+    @classmethod
+    def _no_booleans(cls, value: Any) -> Any:
+        # YAML reads yes/no/true/false as booleans, which would otherwise pass as the numbers 1/0
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, bool):
+                raise ValueError(  # noqa: TRY004 - pydantic reports a ValueError, not a TypeError
+                    f"{text!r} is a boolean, not a text or number: quote it"
+                )
+        return value
+
+    @field_validator("expect")
+    @classmethod
+    def _allowed_values(cls, value: str | int | list[str | int] | None) -> str | int | list[str | int] | None:
+        if isinstance(value, list):
+            if not value:
+                raise ValueError("a list of allowed values needs at least one value")
+            texts = [str(text) for text in value]
+            repeated = sorted({text for text in texts if texts.count(text) > 1})
+            if repeated:
+                raise ValueError(f"allowed values appear twice: {', '.join(repeated)}")
+        return value
 
     @model_validator(mode="after")
     def _one_source(self) -> IdentEntry:
@@ -137,8 +163,18 @@ class IdentEntry(_Strict):
             address=self.address,
             type=self.type,
             length=width,
-            expect=None if self.expect is None else str(self.expect),
+            expect=self._compiled_expect(),
         )
+
+    def _compiled_expect(self) -> str | tuple[str, ...] | None:
+        """One value as its text (the canonical form profiles have always had), a list as a tuple
+        of texts in the profile's order; a one-value list is that value."""
+        if self.expect is None:
+            return None
+        if not isinstance(self.expect, list):
+            return str(self.expect)
+        texts = tuple(str(text) for text in self.expect)
+        return texts[0] if len(texts) == 1 else texts
 
 
 class Identification(_Strict):

@@ -8,16 +8,18 @@ the Modbus round trip in tests/integration/test_profile_catalog_modbus.py cannot
 
 Every shipped profile must also appear in IDENT_FACTS: its identification items (Modbus device
 identification objects or identification registers) as the sources named in the profile give
-them, with the expected values that were verified (none where a value could not be). Profiles
-that share a register layout must differ in an expected value where model codes were found, so
-that `mrv-agent scan` can tell them apart; where none were found the pair is listed as such.
+them, with the expected values that were verified (none where a value could not be). An item
+whose models answer different codes may expect a list of them, but only where the whole list is
+verified (the manufacturer's document, or two independent sources that agree). Profiles that
+share a register layout must differ in an expected value where model codes were found, so that
+`mrv-agent scan` can tell them apart; where none were found the pair is listed as such.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from itertools import combinations
+from itertools import combinations, product
 from pathlib import Path
 
 import pytest
@@ -256,10 +258,10 @@ class IdentFact:
     at: str | int
     type: str | None = None
     length: int = 1
-    expect: str | None = None
+    expect: str | tuple[str, ...] | None = None  # one text, or the texts it may be (profile order)
 
 
-def _obj(name: str, obj: str, expect: str | None = None) -> IdentFact:
+def _obj(name: str, obj: str, expect: str | tuple[str, ...] | None = None) -> IdentFact:
     return IdentFact(name, "43/14", obj, expect=expect)
 
 
@@ -305,7 +307,9 @@ IDENT_FACTS: dict[str, tuple[str | None, tuple[IdentFact, ...]]] = {
     "carlo-gavazzi/em24-din.yaml": (
         None,
         (
-            # 000Bh Carlo Gavazzi Controls identification code: 71/72/73 by variant, read only
+            # 000Bh Carlo Gavazzi Controls identification code, read only: sources disagree on the
+            # AV9 (Weichenberger 70 AV9/71 AV2/72 AV5/73 AV6; enman 71..73, no 70; Victron
+            # dbus-cgwacs 71..73 only, AV9 among them; IW SCADA 45..48, 94): no verified list
             IdentFact("model_code", "input", 0x000B, "u16"),
             # serial 1300h, 7 words (enman, Weichenberger)
             IdentFact("serial", "input", 0x1300, "string", 7),
@@ -314,7 +318,9 @@ IDENT_FACTS: dict[str, tuple[str | None, tuple[IdentFact, ...]]] = {
     "carlo-gavazzi/em340.yaml": (
         None,
         (
-            # 000Bh identification code: 341 EM340 (also 340 listed), 346 EM341: read only
+            # 000Bh identification code, read only: 341 EM340 and 346 EM341 agree, but enman also
+            # gives 340 to an EM340 and an earlier Victron dbus-cgwacs names 345 an EM340 (enman
+            # and later dbus-cgwacs: ET340): no verified list
             IdentFact("model_code", "input", 0x000B, "u16"),
             # serial 5000h, 7 words, one character per word (table 2.9-9; enman)
             IdentFact("serial", "input", 0x5000, "string", 7),
@@ -324,7 +330,9 @@ IDENT_FACTS: dict[str, tuple[str | None, tuple[IdentFact, ...]]] = {
         "firmware",
         (
             _obj("vendor", "vendor_name", "Schneider Electric"),
-            _obj("product", "product_code"),  # A9MEM3155 / A9MEM3255 / A9MEM3355
+            # A9MEM3155 / A9MEM3255 / A9MEM3355 only by analogy with other Schneider manuals
+            # ("identical to the catalog number"); DOCA0005EN-04 gives no value: not verified
+            _obj("product", "product_code"),
             _obj("firmware", "major_minor_revision"),
             # register 130 Serial number, UInt32 -> 129; register 50 Meter model, 20 x UTF8 -> 49
             IdentFact("serial", "holding", 129, "u32", 2),
@@ -334,7 +342,8 @@ IDENT_FACTS: dict[str, tuple[str | None, tuple[IdentFact, ...]]] = {
     "schneider-electric/pm5100-pm5300.yaml": (
         None,
         (
-            # register 90 Product ID (15270..15277 by model) -> 89; register 130 Serial number -> 129
+            # register 90 Product ID -> 89: 15270..15277 by model in SolarNetwork only (one source),
+            # not verified; register 130 Serial number -> 129
             IdentFact("product_id", "holding", 89, "u16"),
             IdentFact("serial", "holding", 129, "u32", 2),
         ),
@@ -412,27 +421,26 @@ def test_identification_registers_stay_out_of_the_measurement_reads(relative: st
             assert not inside, f"{profile.id} {item.name}: {item.function} {address} is read by {inside}"
 
 
-def _fits(item: IdentItem) -> bool:
-    """The expected text is something the item's registers can hold and give back unchanged."""
-    assert item.expect is not None
+def _fits(item: IdentItem, text: str) -> bool:
+    """An expected text is something the item's registers can hold and give back unchanged."""
     if item.device_id is not None:
-        return bool(item.expect.strip())
+        return bool(text.strip())
     if item.type in ("u16", "u32"):
-        value = int(item.expect)
+        value = int(text)
         bits = 16 * item.length
         words = [(value >> (16 * (item.length - 1 - i))) & 0xFFFF for i in range(item.length)]
-        return 0 <= value < 2**bits and register_text(item.type, words) == item.expect
-    data = item.expect.encode("ascii").ljust(2 * item.length, b"\x00")
+        return 0 <= value < 2**bits and register_text(item.type, words) == text
+    data = text.encode("ascii").ljust(2 * item.length, b"\x00")
     words = [int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2)]
-    return len(data) == 2 * item.length and register_text("string", words) == item.expect
+    return len(data) == 2 * item.length and register_text("string", words) == text
 
 
 @pytest.mark.parametrize("relative", sorted(IDENT_FACTS))
 def test_expected_values_fit_their_registers(relative: str) -> None:
     profile = _profile(relative)
     for item in profile.identification:
-        if item.expect is not None:
-            assert _fits(item), f"{profile.id} {item.name}: {item.expect!r} does not fit {item.type}"
+        for text in item.allowed:  # each allowed value, where an item allows several
+            assert _fits(item, text), f"{profile.id} {item.name}: {text!r} does not fit {item.type}"
 
 
 @pytest.mark.parametrize(
@@ -457,14 +465,16 @@ def _key(item: IdentItem) -> tuple[object, ...]:
 
 
 def _told_apart(device_of: Profile, profile: Profile) -> bool:
-    """Would a device that answers as ``device_of`` expects fail ``profile``'s identity check? Only
-    items both profiles expect a value for count (what a device answers elsewhere is unknown)."""
-    answers = {_key(item): item.expect for item in device_of.identification if item.expect is not None}
-    expected = {
-        i.name: i.expect for i in profile.identification if i.expect is not None and _key(i) in answers
-    }
-    texts = {i.name: answers[_key(i)] for i in profile.identification if i.name in expected}
-    return not check_identity(expected, "*", None, texts).matches
+    """Would every device that answers as ``device_of`` allows fail ``profile``'s identity check?
+    Only items both profiles expect a value for count (what a device answers elsewhere is unknown);
+    where an item allows several values, every combination of them is tried."""
+    answers = {_key(item): item.allowed for item in device_of.identification if item.allowed}
+    shared = [i for i in profile.identification if i.allowed and _key(i) in answers]
+    expected = {i.name: i.expect for i in shared}
+    return all(
+        not check_identity(expected, "*", None, dict(zip(expected, texts, strict=True))).matches
+        for texts in product(*(answers[_key(i)] for i in shared))
+    )
 
 
 @pytest.mark.parametrize("group", SHARED_LAYOUTS, ids=lambda g: g[0].split("/")[0])
@@ -492,9 +502,26 @@ def test_a_told_apart_pair_exists_in_every_group_with_model_codes() -> None:
 
 
 @pytest.mark.parametrize(
+    ("codes", "apart"),
+    [
+        ("[137, 138]", True),  # neither is the SDM630's 112
+        ("[137, 112]", False),  # a device answering 112 passes both profiles
+        ("[112]", False),  # a one-value list is that value
+    ],
+)
+def test_a_list_of_codes_tells_apart_only_if_none_is_shared(codes: str, apart: bool) -> None:
+    sdm630 = _profile("eastron/sdm630-modbus-v2.yaml")
+    relative = "eastron/sdm72d-m-v2.yaml"
+    text = (PROFILE_DIR / relative).read_text(encoding="utf-8").replace("expect: 137", f"expect: {codes}", 1)
+    listed = parse_profile(load_yaml_text(text, relative), relative)
+    assert (_told_apart(sdm630, listed) and _told_apart(listed, sdm630)) is apart
+
+
+@pytest.mark.parametrize(
     ("relative", "change"),
     [
         ("eastron/sdm72d-m-v2.yaml", ("expect: 137", "expect: 112")),  # the SDM630's code
+        ("eastron/sdm72d-m-v2.yaml", ("expect: 137", "expect: [137, 112]")),  # a list with another's
         ("eastron/sdm72d-m-v2.yaml", ("address: 0xFC02, type: u16", "address: 0xFC03, type: u16")),
         ("socomec/countis-e23-e24.yaml", ("length: 4, expect: SOCO", "length: 2, expect: SOCO")),
         ("abb/b23-b24.yaml", ("length: 1, expect: B2", "length: 1, expect: B23")),
