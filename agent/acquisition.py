@@ -13,7 +13,6 @@ from decimal import Decimal
 
 from agent.plan import ReadPlan
 from mrv_core.record import Value
-from mrv_core.registers import decode_words, words_to_hex
 
 
 @dataclass(frozen=True)
@@ -26,14 +25,14 @@ def decode_reading(plan: ReadPlan, words: Mapping[tuple[str, int], int]) -> Read
     """Decode every planned register; a non-finite float is flagged, never dropped or fixed."""
     values: dict[str, Value] = {}
     quality: list[str] = []
-    for spec in plan.registers:
-        raw = plan.words_for(spec, words)
-        value = decode_words(raw, spec.type, spec.order, spec.scale)
+    for spec, keys, hex_format, decode in plan.decoding:
+        raw = hex_format % tuple(map(words.__getitem__, keys))  # words are 16-bit: 4 hex digits each
+        value = decode(raw)
         if value is None:
             quality.append(f"invalid_value:{spec.quantity}")
         elif (spec.min is not None and value < spec.min) or (spec.max is not None and value > spec.max):
             quality.append(f"out_of_range:{spec.quantity}")
-        values[spec.quantity] = Value(value, spec.unit, words_to_hex(raw))
+        values[spec.quantity] = Value(value, spec.unit, raw)
     return Reading(values, tuple(quality))
 
 

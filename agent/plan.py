@@ -7,10 +7,15 @@ allows (bridging is only safe where the meter answers those addresses).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
 from mrv_core.profile import RegisterSpec
+from mrv_core.registers import hex_decoder
+
+Decoder = Callable[[str], Decimal | None]
 
 MODBUS_MAX_REGISTERS = 125
 
@@ -29,6 +34,20 @@ class ReadPlan:
 
     def words_for(self, spec: RegisterSpec, words: Mapping[tuple[str, int], int]) -> list[int]:
         return [words[(spec.function, spec.address + i)] for i in range(spec.width)]
+
+    @functools.cached_property
+    def decoding(self) -> tuple[tuple[RegisterSpec, tuple[tuple[str, int], ...], str, Decoder], ...]:
+        """Per register, worked out once: the word keys, the hex format of its raw text and its
+        decoder (a gateway decodes every register of every poll)."""
+        return tuple(
+            (
+                spec,
+                tuple((spec.function, spec.address + i) for i in range(spec.width)),
+                "%04x" * spec.width,
+                hex_decoder(spec.type, spec.order, spec.scale),
+            )
+            for spec in self.registers
+        )
 
 
 def plan_reads(

@@ -218,6 +218,32 @@ class DevicePoller:
         return True
 
 
+@dataclass
+class BusPoller:
+    """Devices of one bus with one poll interval, polled one after the other by one job."""
+
+    pollers: list[DevicePoller]
+
+    def poll(self) -> None:
+        for poller in self.pollers:
+            try:
+                poller.poll()
+            except Exception:  # a bug in one device's poll never stops the others on its bus
+                log.exception("device %s: poll failed", poller.device.id)
+
+
+def bus_groups(pollers: list[DevicePoller]) -> dict[tuple[str, float], BusPoller]:
+    """The devices of each bus that share a poll interval: one scheduled job reads them one after
+    the other. A bus carries one request at a time anyway; one job and thread per bus (not per
+    device) is what keeps a gateway with a hundred meters light, and buses and TCP hosts still
+    run in parallel."""
+    groups: dict[tuple[str, float], BusPoller] = {}
+    for poller in pollers:
+        key = (bus_key(poller.device.transport), poller.device.poll_interval_s)
+        groups.setdefault(key, BusPoller([])).pollers.append(poller)
+    return groups
+
+
 def make_sealer(signer: Signer, clock: Clock, site: str, gateway: str) -> Sealer:
     """The buffer's sealer: build the seal from the core, sign its bytes."""
 
@@ -273,9 +299,9 @@ class AgentService:
         )
         self._sealer = make_sealer(self.signer, self.clock, gw.site, gw.id)
         self.scheduler = BackgroundScheduler(
-            # a thread per device (and for sealing and heartbeats): a meter that hangs until its
+            # a thread per bus (and for sealing and heartbeats): a meter that hangs until its
             # timeout holds its own bus, never a thread another bus's meters need
-            executors={"default": ThreadPoolExecutor(min(len(self.pollers) + 3, 128))},
+            executors={"default": ThreadPoolExecutor(min(len(bus_groups(self.pollers)) + 3, 128))},
             job_defaults={"coalesce": True, "max_instances": 1},
         )
 
@@ -361,15 +387,15 @@ class AgentService:
     def start(self) -> None:
         speed = self.clock.speed
         now = datetime.now(UTC)
-        for poller in self.pollers:
-            interval = poller.device.poll_interval_s / speed
+        for (bus, seconds), group in bus_groups(self.pollers).items():
+            interval = seconds / speed
             # read once at start (a technician sees it work), then on the wall clock's grid; a
             # simulated clock runs faster than the wall's, so there the grid is not aligned
             start = aligned_start(now, interval) if speed == 1 else now
             self.scheduler.add_job(
-                poller.poll,
+                group.poll,
                 IntervalTrigger(seconds=interval, start_date=start),
-                id=f"poll:{poller.device.id}",
+                id=f"poll:{bus}:{seconds:g}s",
                 misfire_grace_time=max(1, int(interval)),
                 next_run_time=now,
             )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import sys
 import tempfile
@@ -23,8 +24,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from agent.buffer import open_stats
+from agent.plan import plan_reads
 from bench.e2e import collector_config, cpu_seconds, rss_mb
 from bench.report import report
+from mrv_core.profile_schema import load_profile
 from tests.harness.mosquitto import start_mosquitto
 from tests.harness.procs import Proc, free_port, port_open, wait_for
 from tests.harness.programs import command as cli
@@ -80,7 +83,7 @@ def _profiles(folder: Path, merging: bool) -> Path:
     text = PROFILE.read_text()
     if not merging:
         text = text.replace("max_registers_per_request: 80", "max_registers_per_request: 2")
-        text = text.replace("max_gap_registers: 40", "max_gap_registers: 0")
+        text = re.sub(r"max_gap_registers: \d+", "max_gap_registers: 0", text)
     (folder / PROFILE.name).write_text(text)
     return folder
 
@@ -154,7 +157,12 @@ def run(folder: Path, meters: int, merging: bool, seconds: float) -> Acquisition
         for sim in sims:
             sim.stop()
         broker.stop()
-    requests = 1 if merging else len(QUANTITIES)
+    profile = load_profile(profiles / PROFILE.name)
+    requests = len(
+        plan_reads(
+            profile.select(QUANTITIES), profile.max_registers_per_request, profile.max_gap_registers
+        ).requests
+    )
     return AcquisitionResult(meters, merging, elapsed, delivered * len(QUANTITIES), cpu, peak, requests)
 
 

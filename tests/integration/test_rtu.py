@@ -4,6 +4,7 @@ pair (socat), read by the agent at the other, one request at a time on the bus."
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 import time
@@ -165,4 +166,8 @@ def _chains(folder: Path) -> dict[str, int]:
     path = folder / "buffer.sqlite"
     if not path.exists():
         return {}
-    return {device: seq for device, (seq, _) in open_stats(path).chains.items()}
+    try:
+        stats = open_stats(path)
+    except sqlite3.OperationalError:  # the agent has created the file, not yet its tables
+        return {}
+    return {device: seq for device, (seq, _) in stats.chains.items()}

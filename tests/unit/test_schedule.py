@@ -14,7 +14,7 @@ from agent.config import DeviceSection
 from agent.modbus import Endpoint, ModbusReadError
 from agent.plan import ReadPlan, plan_reads
 from agent.schedule import BACKOFF_AFTER, aligned_start, polls_to_skip
-from agent.service import DevicePoller
+from agent.service import BusPoller, DevicePoller, bus_groups
 from tests import factory
 
 
@@ -133,3 +133,32 @@ def test_a_reading_is_not_stamped_with_a_clock_before_the_release(tmp_path: Path
     assert buffer.stats().counters["records_taken"] == 0
     assert poller.failures == 1 and "1970-01-01T00:05:00.000Z, before" in poller.last_error
     assert EARLIEST.year >= 2026
+
+
+def test_one_job_per_bus_and_interval_reads_its_devices_in_turn(tmp_path: Path) -> None:
+    """Devices of one TCP host (or serial line) and poll interval share one scheduled job; a device
+    whose poll raises does not stop the others on its bus."""
+    profile = factory.test_profile()
+    plan = plan_reads(profile.registers)
+    buffer = Buffer(tmp_path / "b.sqlite", "gw")
+
+    def device(name: str, host: str, interval: float) -> DevicePoller:
+        section = DeviceSection.model_validate(
+            {"id": name, "profile": profile.id, "poll_interval_s": interval, "transport": {"host": host}}
+        )
+        return DevicePoller(section, profile, plan, _Meter(), buffer, SystemClock(), "s", "gw")
+
+    pollers = [device("a", "10.0.0.1", 60), device("b", "10.0.0.1", 60), device("c", "10.0.0.2", 60)]
+    pollers.append(device("d", "10.0.0.1", 900))
+    groups = bus_groups(pollers)
+    assert sorted([p.device.id for p in group.pollers] for group in groups.values()) == [
+        ["a", "b"],
+        ["c"],
+        ["d"],
+    ]
+
+    failing = pollers[0]
+    failing.poll = lambda: (_ for _ in ()).throw(RuntimeError("a bug"))  # type: ignore[method-assign]
+    BusPoller(pollers[:2]).poll()
+    assert pollers[1].unread.polls == 1, "b was polled after a failed"
+    buffer.close()
