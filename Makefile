@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 # temp folders, Chromium to look at the status page as a person would, and socat for the
 # pseudo-terminal pairs that carry Modbus RTU, and mbpoll, a Modbus client that is not ours.
 system-test-deps:
-	@$(DEPS) mosquitto:mosquitto influxdb:influxd chromium:chromium socat:socat mbpoll:mbpoll
+	@$(DEPS) mosquitto:mosquitto influxdb:influxd chromium:chromium socat:socat mbpoll:mbpoll libreoffice-calc-nogui:soffice
 
 demo: $(STAMP)
 	@$(DEPS) --optional mosquitto:mosquitto || { echo "demo: no Mosquitto here; using the embedded amqtt broker"; \

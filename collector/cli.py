@@ -99,9 +99,12 @@ def _day_or_time(text: str) -> datetime:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from collector import report_formats  # noqa: PLC0415
     from collector.projects import load_project  # noqa: PLC0415
     from mrv_core.report import Period, compute_report  # noqa: PLC0415
 
+    if args.format == "xlsx" and args.out is None:
+        raise ConfigError("--format xlsx writes a workbook: give --out FILE.xlsx")
     config = load_collector_config(args.config)
     project = load_project(args.project)
     try:
@@ -112,15 +115,44 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise ConfigError("--from and --to are local dates of the site, YYYY-MM-DD") from None
     if period.last_day < period.first_day:
         raise ConfigError("--to is before --from")
+    spec = project.to_spec()
     store = open_store(config)
+    daily = None
+    progress = report_formats.TerminalProgress("report")  # stderr, only on a terminal
     try:
-        report = compute_report(project.to_spec(), period, store)
+        report = compute_report(spec, period, report_formats.CountingSource(store, spec, period, progress))
+        progress.close()
+        if args.format in ("csv", "html"):
+            progress = report_formats.TerminalProgress("daily values")
+            daily = report_formats.daily_values(spec, period, store, progress)
+            progress.close()
     finally:
+        progress.close()
         store.close()
-    if args.format == "json":
-        print(json.dumps(report, indent=2))
+    if daily is not None:
+        try:
+            report_formats.check_daily(report, daily)
+        except ValueError as exc:
+            raise ConfigError(f"report: {exc}") from None
+    if args.format == "xlsx":
+        try:
+            report_formats.write_xlsx(report, args.out, project)
+        except ValueError as exc:  # a methodology without spreadsheet formulas
+            raise ConfigError(f"report: {exc}") from None
+        print(f"wrote {args.out}: Monitoring Report Sheet, ER_p = {report['emission_reductions_tco2']} tCO2")
+        return 0
+    renderers = {
+        "text": lambda: render_text(report) + "\n",
+        "json": lambda: json.dumps(report, indent=2) + "\n",
+        "csv": lambda: report_formats.render_csv(report, daily or []),
+        "html": lambda: report_formats.render_html(report, daily or [], project),
+    }
+    text = renderers[args.format]()
+    if args.out is None:
+        sys.stdout.write(text)
     else:
-        print(render_text(report))
+        report_formats.write_text(args.out, text)
+        print(f"wrote {args.out}: {args.format} report, ER_p = {report['emission_reductions_tco2']} tCO2")
     return 0
 
 
@@ -443,7 +475,14 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--project", type=Path, required=True, help="project YAML (config/projects/)")
     report.add_argument("--from", dest="date_from", required=True, help="first local date, YYYY-MM-DD")
     report.add_argument("--to", dest="date_to", required=True, help="last local date (inclusive)")
-    report.add_argument("--format", choices=["text", "json"], default="text")
+    report.add_argument(
+        "--format",
+        choices=["text", "json", "xlsx", "csv", "html"],
+        default="text",
+        help="xlsx: the JCM Monitoring Report Sheet with live formulas (needs --out); csv: daily values per "
+        "monitoring point; html: a page to read (docs/calculations.md, 'Report formats')",
+    )
+    report.add_argument("--out", type=Path, help="write the report to this file (required for xlsx)")
     report.set_defaults(func=cmd_report)
 
     export = sub.add_parser("export", help="write an evidence bundle for verifiers (mrv-verify)")
