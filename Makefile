@@ -15,7 +15,8 @@ $(STAMP): pyproject.toml
 
 # Debian packages the tests need: brokers and InfluxDB they start on free loopback ports in
 # temp folders, Chromium to look at the status page as a person would, and socat for the
-# pseudo-terminal pairs that carry Modbus RTU, and mbpoll, a Modbus client that is not ours.
+# pseudo-terminal pairs that carry Modbus RTU, mbpoll, a Modbus client that is not ours, and
+# LibreOffice (headless calc) to recalculate the xlsx monitoring report as a person would.
 system-test-deps:
 	@$(DEPS) mosquitto:mosquitto influxdb:influxd chromium:chromium socat:socat mbpoll:mbpoll libreoffice-calc-nogui:soffice
 
