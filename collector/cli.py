@@ -156,6 +156,43 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    """Ex-ante expected ER from the project's plan; exit 1 when the phase's threshold is not met."""
+    from collector import planning  # noqa: PLC0415
+    from collector.projects import load_project  # noqa: PLC0415
+
+    project = load_project(args.project)
+    if project.plan is None:
+        raise ConfigError(
+            f"{args.project}: plan: the project has no plan section (docs/calculations.md, "
+            "'Planning and portfolio')"
+        )
+    result = planning.evaluate(project)
+    if args.format == "json":
+        print(json.dumps(planning.to_dict(result), indent=2))
+    else:
+        print(planning.render_text(result))
+    return 0 if result.passed else 1
+
+
+def cmd_portfolio(args: argparse.Namespace) -> int:
+    """Credits of every project's monitoring periods from the store, cumulative, with costs."""
+    from collector import portfolio, report_formats  # noqa: PLC0415
+
+    config = load_collector_config(args.config)
+    projects = portfolio.load_portfolio(args.projects or config.projects_dir)
+    store = open_store(config)
+    try:
+        summary = portfolio.summarize(projects, store, progress=report_formats.TerminalProgress)
+    finally:
+        store.close()
+    if args.format == "json":
+        print(json.dumps(portfolio.to_dict(summary), indent=2))
+    else:
+        print(portfolio.render_text(summary))
+    return 0
+
+
 def render_text(report: dict[str, Any]) -> str:
     lines = [
         f"Monitoring report: {report['project']['id']} ({report['project']['name']})",
@@ -460,6 +497,24 @@ def cmd_methodologies(_args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_planning_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    plan = sub.add_parser(
+        "plan",
+        help="expected ER from the project's plan, against the programme's threshold (exit 1: not met)",
+    )
+    plan.add_argument("--project", type=Path, required=True, help="project YAML with a plan: section")
+    plan.add_argument("--format", choices=["text", "json"], default="text")
+    plan.set_defaults(func=cmd_plan)
+
+    portfolio = sub.add_parser("portfolio", help="credits of every project and monitoring period, with costs")
+    portfolio.add_argument("--config", type=Path, required=True)
+    portfolio.add_argument(
+        "--projects", type=Path, help="folder of project YAMLs (default: the config's projects_dir)"
+    )
+    portfolio.add_argument("--format", choices=["text", "json"], default="text")
+    portfolio.set_defaults(func=cmd_portfolio)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mrv-collector", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -484,6 +539,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--out", type=Path, help="write the report to this file (required for xlsx)")
     report.set_defaults(func=cmd_report)
+
+    _add_planning_commands(sub)
 
     export = sub.add_parser("export", help="write an evidence bundle for verifiers (mrv-verify)")
     export.add_argument("--config", type=Path, required=True)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mrv_core.config_errors import ConfigError, read_yaml_file, validate_document
 from mrv_core.counters import Replacement
+from mrv_core.exact import EXACT, decimal_text
 from mrv_core.methodologies import Methodology, Parameter, registry
 from mrv_core.report import FixedSpec, PointSpec, ProjectSpec
 from mrv_core.timefmt import format_time
@@ -139,6 +142,168 @@ class FixedValue(_Strict):
     source: str = Field(min_length=3, description="document and version the value comes from")
 
 
+# --------------------------------------------------------------------------- plan, periods, cost
+# Optional sections for `mrv-collector plan` (collector/planning.py) and `mrv-collector portfolio`
+# (collector/portfolio.py); docs/calculations.md, "Planning and portfolio".
+
+# Peak power of PV modules (Wp, under standard test conditions) is a power: kWp × full-load hours
+# (kWh/kWp) is kWh. Accepted for a planned capacity only, as the power unit it names.
+PEAK_POWER_UNITS: dict[str, str] = {"Wp": "W", "kWp": "kW", "MWp": "MW"}
+HOURS_PER_YEAR_MAX = Decimal(8784)  # 366 days
+
+
+def _finite_at_least_zero(value: Decimal | None) -> Decimal | None:
+    if value is not None and (not value.is_finite() or value < 0):
+        raise ValueError("must be a finite number, 0 or more")
+    return value
+
+
+class PlannedCapacity(_Strict):
+    """A rated capacity (power) for an expected value of capacity × full-load hours."""
+
+    value: Decimal
+    unit: str = Field(description="W, kW, MW (or Wp, kWp, MWp for PV modules)")
+
+    @field_validator("value")
+    @classmethod
+    def _positive(cls, value: Decimal) -> Decimal:
+        if not value.is_finite() or value <= 0:
+            raise ValueError("must be a finite number above 0")
+        return value
+
+    @field_validator("unit")
+    @classmethod
+    def _power(cls, unit: str) -> str:
+        if dimension(PEAK_POWER_UNITS.get(unit, unit)) != "power":
+            raise ValueError(
+                f"{unit} is not a power (W, kW, MW, Wp, kWp, MWp): capacity × hours must give energy"
+            )
+        return unit
+
+    def kw(self) -> Decimal:
+        return convert(self.value, PEAK_POWER_UNITS.get(self.unit, self.unit), "kW")
+
+
+class PlannedValue(_Strict):
+    """The expected value of one monitored parameter per year: ``value`` and ``unit`` with their
+    ``basis``, or ``capacity`` × ``hours`` (full-load hours per year), computed exactly."""
+
+    value: Decimal | None = None
+    unit: str | None = None
+    capacity: PlannedCapacity | None = None
+    hours: Decimal | None = Field(default=None, description="full-load hours per year")
+    basis: str = Field(default="", description="how the value was estimated (required with value)")
+
+    _nonnegative = field_validator("value")(_finite_at_least_zero)
+
+    @field_validator("unit")
+    @classmethod
+    def _known_unit(cls, unit: str | None) -> str | None:
+        if unit is not None:
+            dimension(unit)  # UnitError (a ValueError) names the known units
+        return unit
+
+    @field_validator("hours")
+    @classmethod
+    def _hours(cls, hours: Decimal | None) -> Decimal | None:
+        if hours is not None and (not hours.is_finite() or hours <= 0 or hours > HOURS_PER_YEAR_MAX):
+            raise ValueError("full-load hours per year: above 0 and at most 8784 (366 days × 24 h)")
+        return hours
+
+    @model_validator(mode="after")
+    def _one_form(self) -> PlannedValue:
+        given = self.value is not None or self.unit is not None
+        computed = self.capacity is not None or self.hours is not None
+        if given and computed:
+            raise ValueError("give either value and unit, or capacity and hours, not both")
+        if given:
+            if self.value is None or self.unit is None:
+                raise ValueError("give both value and unit (per year)")
+            if len(self.basis.strip()) < 3:
+                raise ValueError("basis: say how the value was estimated (e.g. '1,200 kWp × 1,460 h/yr')")
+        elif computed:
+            if self.capacity is None or self.hours is None:
+                raise ValueError("give both capacity and hours (full-load hours per year)")
+        else:
+            raise ValueError("give value and unit (per year, with basis), or capacity and hours")
+        return self
+
+    def per_year(self) -> tuple[Decimal, str, str]:
+        """(value, unit, how it is given) per year; capacity × hours in kWh, exactly."""
+        if self.capacity is not None and self.hours is not None:
+            kwh = EXACT.multiply(self.capacity.kw(), self.hours)
+            given = (
+                f"{decimal_text(self.capacity.value)} {self.capacity.unit} × {decimal_text(self.hours)} h/yr "
+                f"= {decimal_text(kwh)} kWh"
+            )
+            return kwh, "kWh", given
+        assert self.value is not None and self.unit is not None  # _one_form
+        return self.value, self.unit, f"{decimal_text(self.value)} {self.unit}"
+
+
+class Plan(_Strict):
+    """Ex-ante planning, as the JCM Monitoring Plan Sheet estimates emission reductions."""
+
+    phase: Literal["demonstration", "diffusion"]
+    period_years: Decimal = Field(description="planned length of the monitoring period, in years")
+    expected: dict[str, PlannedValue] = Field(
+        min_length=1, description="each monitored parameter's expected value per year"
+    )
+
+    @field_validator("period_years")
+    @classmethod
+    def _years(cls, value: Decimal) -> Decimal:
+        if not value.is_finite() or value <= 0:
+            raise ValueError("must be a finite number of years above 0 (e.g. 1, 1.5, 2)")
+        return value
+
+
+@dataclass(frozen=True)
+class Expected:
+    """A planned value per year in its parameter's own unit (exact), with where it came from."""
+
+    name: str
+    value: Decimal
+    unit: str
+    given: str  # as the project gives it, e.g. "1752 MWh" or "1200 kWp × 1460 h/yr = 1752000 kWh"
+    basis: str
+
+
+class MonitoringPeriod(_Strict):
+    """A monitoring period: a closed range of local dates of the site."""
+
+    first: dt.date = Field(alias="from")
+    last: dt.date = Field(alias="to")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MonitoringPeriod:
+        if self.last < self.first:
+            raise ValueError(f"to {self.last} is before from {self.first}")
+        return self
+
+
+class Cost(_Strict):
+    """The project's cost, for the cost per tonne of credits (mrv-collector portfolio)."""
+
+    amount: Decimal
+    currency: str = Field(description="ISO 4217 code, e.g. JPY")
+    description: str = Field(default="", description="what the amount covers")
+
+    @field_validator("currency")
+    @classmethod
+    def _iso_code(cls, value: str) -> str:
+        if len(value) != 3 or not value.isascii() or not value.isalpha() or not value.isupper():
+            raise ValueError("an ISO 4217 currency code, three capital letters (e.g. JPY, USD)")
+        return value
+
+    @field_validator("amount")
+    @classmethod
+    def _positive(cls, value: Decimal) -> Decimal:
+        if not value.is_finite() or value <= 0:
+            raise ValueError("must be a finite amount above 0")
+        return value
+
+
 class ProjectConfig(_Strict):
     id: str
     name: str
@@ -147,6 +312,11 @@ class ProjectConfig(_Strict):
     methodology: MethodologyRef
     monitoring_points: list[MonitoringPoint] = Field(min_length=1)
     fixed: dict[str, FixedValue] = Field(default_factory=dict)
+    plan: Plan | None = Field(default=None, description="ex-ante planning (mrv-collector plan)")
+    periods: list[MonitoringPeriod] = Field(
+        default_factory=list, description="the monitoring periods, in order (mrv-collector portfolio)"
+    )
+    cost: Cost | None = Field(default=None, description="the project's cost (mrv-collector portfolio)")
 
     @field_validator("timezone")
     @classmethod
@@ -196,6 +366,84 @@ class ProjectConfig(_Strict):
             first, *more = (_keyed(problem) for problem in problems)
             raise ProjectError(*first, *more)
         return self
+
+    @model_validator(mode="after")
+    def _periods_in_order(self) -> ProjectConfig:
+        """Each period starts the day after the previous one ends: contiguous, non-overlapping."""
+        for index in range(1, len(self.periods)):
+            before, period = self.periods[index - 1], self.periods[index]
+            key = f"periods[{index}].from"
+            previous = f"periods[{index - 1}] ({before.first} to {before.last})"
+            following = before.last + dt.timedelta(days=1)
+            if period.first < before.first:
+                raise ProjectError(key, f"{period.first} is before {previous}: list the periods in order")
+            if period.first <= before.last:
+                raise ProjectError(
+                    key, f"{period.first} overlaps {previous}: the next period starts {following}"
+                )
+            if period.first > following:
+                raise ProjectError(
+                    key,
+                    f"{period.first} leaves a gap after {previous}: the next period starts {following}",
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _plan_fits_methodology(self) -> ProjectConfig:
+        if self.plan is not None:
+            self.expected_per_year()
+        return self
+
+    def expected_per_year(self) -> dict[str, Expected]:
+        """The plan's expected values per year, in the methodology's units (exact), by parameter.
+
+        Every monitored parameter with a monitoring point needs one (so that no planned PE is left
+        out); a parameter that is fixed, unknown or not monitored by the project is refused.
+        """
+        if self.plan is None:
+            raise ProjectError("plan", "the project has no plan section")
+        methodology = self.get_methodology()
+        monitored = [p.name for p in methodology.parameters if p.kind == "monitored"]
+        points = {p.parameter for p in self.monitoring_points}
+        out: dict[str, Expected] = {}
+        for name, planned in self.plan.expected.items():
+            key = f"plan.expected.{name}"
+            if name not in {p.name for p in methodology.parameters}:
+                raise ProjectError(
+                    key, f"{methodology.id} has no parameter {name!r}; monitored: {', '.join(monitored)}"
+                )
+            parameter = methodology.parameter(name)
+            if parameter.kind != "monitored":
+                raise ProjectError(key, f"{name} is fixed ex ante: its value comes from fixed.{name}")
+            if name not in points:
+                raise ProjectError(
+                    key, f"{name} ({parameter.symbol}) has no monitoring point in this project"
+                )
+            value, unit, given = planned.per_year()
+            if planned.capacity is not None and dimension(parameter.unit) != "energy":
+                raise ProjectError(
+                    f"{key}.capacity",
+                    f"capacity × hours gives energy, but {name} is in {parameter.unit}: give value and unit",
+                )
+            if dimension(unit) != dimension(parameter.unit):
+                raise ProjectError(
+                    f"{key}.unit", f"{unit} is not convertible to {parameter.unit} ({parameter.symbol})"
+                )
+            value = convert(value, unit, parameter.unit)
+            out[name] = Expected(name, value, parameter.unit, given, planned.basis)
+        missing = [
+            p
+            for p in methodology.parameters
+            if p.kind == "monitored" and p.name in points and p.name not in out
+        ]
+        if missing:
+            names = ", ".join(f"{p.name} ({p.symbol})" for p in missing)
+            raise ProjectError("plan.expected", f"no expected value for {names}, monitored by this project")
+        return out
+
+    def fixed_values(self) -> dict[str, Decimal]:
+        """The fixed parameters in the methodology's own units (exact), as the report takes them."""
+        return {p.name: self._fixed_value(p) for p in self.get_methodology().parameters if p.kind == "fixed"}
 
     def _fixed_value(self, parameter: Parameter) -> Decimal:
         """The given value of a fixed parameter in the parameter's own unit (exact)."""
