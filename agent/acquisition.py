@@ -22,11 +22,16 @@ class Reading:
 
 
 def decode_reading(plan: ReadPlan, words: Mapping[tuple[str, int], int]) -> Reading:
-    """Decode every planned register; a non-finite float is flagged, never dropped or fixed."""
+    """Decode every planned register; a value the meter does not give (a non-finite float, a
+    "not implemented" pattern or scale factor) is null and flagged, never dropped or fixed.
+
+    A register with a scale-factor register gets the raw text of its value's words followed by the
+    scale factor's word (docs/record-format.md, section 5): the record alone re-decodes it."""
     values: dict[str, Value] = {}
     quality: list[str] = []
     for spec, keys, hex_format, decode in plan.decoding:
-        raw = hex_format % tuple(map(words.__getitem__, keys))  # words are 16-bit: 4 hex digits each
+        # the value's words, then its scale factor's: 16-bit words, 4 hex digits each
+        raw = hex_format % tuple(map(words.__getitem__, keys))
         value = decode(raw)
         if value is None:
             quality.append(f"invalid_value:{spec.quantity}")

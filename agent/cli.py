@@ -11,6 +11,7 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -24,6 +25,9 @@ from mrv_core.profile_schema import load_profile, load_profile_dir
 from mrv_core.secret_files import ExposedSecretError
 from mrv_core.signing import b64, fingerprint
 from mrv_core.timefmt import format_time
+
+if TYPE_CHECKING:
+    from agent.commissioning import UnitFinding
 
 log = logging.getLogger("mrv-agent")
 
@@ -239,15 +243,19 @@ def _faults(specs: list[str]) -> dict[int, str]:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from agent.simulator import Simulator, default_meters  # noqa: PLC0415
+    from agent.simulator import Simulator, default_meters, sunspec_meters  # noqa: PLC0415
 
-    profile = load_profile(args.profile)
     clock: Clock = SystemClock()
     if args.clock_start:
         start = datetime.fromisoformat(args.clock_start.replace("Z", "+00:00"))
         clock = ScaledClock(start=start, anchor=args.clock_anchor or time.time(), speed=args.clock_speed)
     line = _rtu(args) if args.serial else None
-    meters = default_meters(profile, clock, _meters(args.meter))
+    if args.sunspec is not None:
+        meters = sunspec_meters(args.sunspec, clock, _meters(args.meter), args.sunspec_base)
+        profile = meters[0].profile
+    else:
+        profile = load_profile(args.profile)
+        meters = default_meters(profile, clock, _meters(args.meter))
     for unit, kind in _faults(args.fault).items():
         matching = [meter for meter in meters if meter.unit_id == unit]
         if not matching:
@@ -339,7 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(func=cmd_status)
 
     sim = sub.add_parser("simulate", help="serve simulated PV meters over Modbus TCP or RTU")
-    sim.add_argument("--profile", type=Path, required=True, help="profile YAML file")
+    _simulated_device_options(sim)
     sim.add_argument("--port", type=int, default=5020, help="TCP port on 127.0.0.1")
     sim.add_argument("--serial", help="serve Modbus RTU on this serial device instead of TCP")
     _serial_options(sim)
@@ -355,11 +363,10 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--clock-anchor", type=float, help="real Unix time at which --clock-start applies")
     sim.set_defaults(func=cmd_simulate)
 
-    scan = sub.add_parser("scan", help="find the unit ids that answer on a bus and the profiles that fit")
-    _bus_options(scan)
-    scan.add_argument("--units", default="1-247", help="unit ids to try: N or N-M")
-    scan.add_argument("--timeout", type=float, default=0.5, help="seconds to wait for each unit id")
-    scan.add_argument("--profiles", type=Path, default=Path("firmware_profiles"), help="profiles folder")
+    scan = sub.add_parser(
+        "scan", help="find the unit ids that answer on a bus, the profiles that fit and SunSpec maps"
+    )
+    _scan_options(scan)
     scan.set_defaults(func=cmd_scan)
 
     probe = sub.add_parser("probe", help="read a meter once with a profile and print the values")
@@ -413,9 +420,70 @@ def cmd_scan(args: argparse.Namespace) -> int:
                 print(f"  unit {finding.unit_id:>3}: fits {profile_id} ({shown}{said})")
         else:
             print(f"  unit {finding.unit_id:>3}: answers, no profile fits: {'; '.join(finding.refusals)}")
+        _print_sunspec(finding, args.write_profile)
     if not findings:
         print("  nothing answered: check wiring (A/B), baud rate, parity and the address range")
     return 0 if findings else 1
+
+
+def _print_sunspec(finding: UnitFinding, directory: Path | None) -> None:
+    """What the SunSpec discovery found on a unit id and, with ``directory``, the profile written."""
+    from agent.sunspec import describe, profile_id, profile_registers, profile_yaml  # noqa: PLC0415
+
+    unit = f"  unit {finding.unit_id:>3}:"
+    if finding.sunspec_error is not None:
+        print(f"{unit} SunSpec discovery stopped: {finding.sunspec_error}")
+    device = finding.sunspec
+    if device is None:
+        return
+    for number, line in enumerate(describe(device)):
+        print(f"{unit} {line}" if number == 0 else f"{' ' * len(unit)} {line}")
+    block = device.measurement
+    if directory is None or block is None:
+        return
+    _, left_out = profile_registers(device, block)
+    path = directory / f"{profile_id(device, block)}.yaml"
+    directory.mkdir(parents=True, exist_ok=True)
+    path.write_text(profile_yaml(device, block), encoding="utf-8")
+    profile = load_profile(path)  # what it wrote loads, as the agent will load it
+    print(
+        f"{' ' * len(unit)}   wrote {path}: profile {profile.id}, {len(profile.registers)} registers, "
+        f"sha256 {profile.sha256}"
+    )
+    if left_out:
+        print(f"{' ' * len(unit)}   not given by the device, left out: {', '.join(left_out)}")
+
+
+def _scan_options(parser: argparse.ArgumentParser) -> None:
+    _bus_options(parser)
+    parser.add_argument("--units", default="1-247", help="unit ids to try: N or N-M")
+    parser.add_argument("--timeout", type=float, default=0.5, help="seconds to wait for each unit id")
+    parser.add_argument("--profiles", type=Path, default=Path("firmware_profiles"), help="profiles folder")
+    parser.add_argument(
+        "--write-profile",
+        type=Path,
+        metavar="DIR",
+        help="write a profile YAML into DIR for each SunSpec inverter or meter found",
+    )
+
+
+def _simulated_device_options(parser: argparse.ArgumentParser) -> None:
+    """What a simulated meter is: a profile's meter, or a SunSpec device."""
+    device = parser.add_mutually_exclusive_group(required=True)
+    device.add_argument("--profile", type=Path, help="profile YAML file")
+    device.add_argument(
+        "--sunspec",
+        type=int,
+        choices=(101, 102, 103, 201, 202, 203, 204),
+        help="serve a SunSpec device instead: model 1 and this inverter (101-103) or meter (201-204) model",
+    )
+    parser.add_argument(
+        "--sunspec-base",
+        type=int,
+        choices=(40000, 50000, 0),
+        default=40000,
+        help="holding register of the SunSpec marker 'SunS' (default 40000)",
+    )
 
 
 def _bus_options(parser: argparse.ArgumentParser) -> None:

@@ -2,7 +2,9 @@
 
 Registers of the same function are merged while the request stays within the
 profile's register limit and bridges no more unused registers than the profile
-allows (bridging is only safe where the meter answers those addresses).
+allows (bridging is only safe where the meter answers those addresses). A
+register with a scale-factor register (SunSpec ``sunssf``) needs that word too:
+it is read like one more register, and shared scale factors are read once.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from mrv_core.profile import RegisterSpec
-from mrv_core.registers import hex_decoder
 
 Decoder = Callable[[str], Decimal | None]
 
@@ -33,21 +34,35 @@ class ReadPlan:
     registers: tuple[RegisterSpec, ...]
 
     def words_for(self, spec: RegisterSpec, words: Mapping[tuple[str, int], int]) -> list[int]:
-        return [words[(spec.function, spec.address + i)] for i in range(spec.width)]
+        """The words of the register's raw text: the value's, then its scale factor's (if any)."""
+        return [words[(spec.function, address)] for address in spec.word_addresses]
 
     @functools.cached_property
     def decoding(self) -> tuple[tuple[RegisterSpec, tuple[tuple[str, int], ...], str, Decoder], ...]:
-        """Per register, worked out once: the word keys, the hex format of its raw text and its
-        decoder (a gateway decodes every register of every poll)."""
+        """Per register, worked out once: the word keys of its raw text (the value's words, then
+        the scale factor's), the hex format of that text and its decoder (a gateway decodes every
+        register of every poll)."""
         return tuple(
             (
                 spec,
-                tuple((spec.function, spec.address + i) for i in range(spec.width)),
-                "%04x" * spec.width,
-                hex_decoder(spec.type, spec.order, spec.scale),
+                tuple((spec.function, address) for address in spec.word_addresses),
+                "%04x" * len(spec.word_addresses),
+                spec.decoder(),
             )
             for spec in self.registers
         )
+
+
+def _spans(registers: Sequence[RegisterSpec]) -> list[tuple[str, int, int, str]]:
+    """(function, address, count, quantity) of every block of words the registers need: each value,
+    and each scale-factor register once."""
+    spans = [(spec.function, spec.address, spec.width, spec.quantity) for spec in registers]
+    seen: set[tuple[str, int]] = set()
+    for spec in registers:
+        if spec.scale_factor is not None and (spec.function, spec.scale_factor) not in seen:
+            seen.add((spec.function, spec.scale_factor))
+            spans.append((spec.function, spec.scale_factor, 1, f"{spec.quantity} (scale factor)"))
+    return spans
 
 
 def plan_reads(
@@ -56,22 +71,22 @@ def plan_reads(
     if not 1 <= max_registers <= MODBUS_MAX_REGISTERS:
         raise ValueError(f"max_registers must be 1..{MODBUS_MAX_REGISTERS}")
     requests: list[ReadRequest] = []
-    ordered = sorted(registers, key=lambda r: (r.function, r.address))
+    ordered = sorted(_spans(registers), key=lambda span: (span[0], span[1]))
     current: ReadRequest | None = None
-    for spec in ordered:
-        end = spec.address + spec.width
-        if spec.width > max_registers:
-            raise ValueError(f"{spec.quantity} needs {spec.width} registers, limit is {max_registers}")
-        if current is not None and current.function == spec.function:
+    for function, address, width, quantity in ordered:
+        end = address + width
+        if width > max_registers:
+            raise ValueError(f"{quantity} needs {width} registers, limit is {max_registers}")
+        if current is not None and current.function == function:
             current_end = current.address + current.count
-            gap = spec.address - current_end
+            gap = address - current_end
             new_count = max(end, current_end) - current.address
             if gap <= max_gap and new_count <= max_registers:
                 current = ReadRequest(current.function, current.address, new_count)
                 continue
         if current is not None:
             requests.append(current)
-        current = ReadRequest(spec.function, spec.address, spec.width)
+        current = ReadRequest(function, address, width)
     if current is not None:
         requests.append(current)
     return ReadPlan(tuple(requests), tuple(registers))

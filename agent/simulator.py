@@ -4,6 +4,12 @@ Each request recomputes the requested registers from :mod:`agent.meter_model`
 at the (possibly accelerated) clock, so values move like a real plant's.
 ``served`` (optional) sees every response, which lets tests compare what the
 agent recorded with what the meter said.
+
+A register with a scale-factor register (SunSpec ``sunssf``) is served with the
+smallest exponent in -2..3 that makes every value sharing that scale factor fit
+its type (and not be its "not implemented" pattern), worked out at each request
+as a device would; a SunSpec device (:func:`sunspec_meters`) also serves its map:
+the "SunS" marker, the common model, not-implemented points and the end marker.
 """
 
 from __future__ import annotations
@@ -26,8 +32,11 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 from agent.clock import Clock
 from agent.config import RtuTransport
 from agent.meter_model import MODEL_UNITS, PvPlant, state
+from agent.sunspec import profile_yaml, simulated_map
+from mrv_core.config_errors import load_yaml_text
 from mrv_core.profile import IdentItem, Profile, RegisterSpec
-from mrv_core.registers import encode_value
+from mrv_core.profile_schema import parse_profile
+from mrv_core.registers import SUNSSF_NOT_IMPLEMENTED, DecodeError, encode_scaled, encode_value, words_to_hex
 from mrv_core.units import QUANTITIES, convert
 
 log = logging.getLogger(__name__)
@@ -42,6 +51,8 @@ Served = Callable[[int, str, int, list[int]], None]
 FAULTS = ("silent", "slow", "exception", "counter_reset", "frozen", "garbage")
 SLOW_S = 1.5  # a slow answer: late, but within the agent's default timeout (3 s)
 SILENT_S = 3600.0  # no answer: the request waits here until the server stops
+# The exponents a simulated scale-factor register takes, most precise first.
+SIMULATED_EXPONENTS = range(-2, 4)
 
 
 @dataclass
@@ -55,6 +66,8 @@ class SimulatedMeter:
     # allowed one where an item allows several) unless changed here (a test's meter of another
     # model or firmware).
     identity: dict[str, str] = field(default_factory=dict)
+    # Words served as they are, under the values and identification (a SunSpec device's map).
+    static: dict[tuple[str, int], int] = field(default_factory=dict)
     _counters: dict[str, Decimal] = field(default_factory=dict)
     _reset_at: dict[str, Decimal] = field(default_factory=dict)  # counter_reset: the value it started from
     _frozen: dict[tuple[str, int], int] | None = None
@@ -74,7 +87,8 @@ class SimulatedMeter:
 
     def _words(self) -> dict[tuple[str, int], int]:
         values = state(self.plant, self.clock.now())
-        words: dict[tuple[str, int], int] = {}
+        words: dict[tuple[str, int], int] = dict(self.static)
+        scaled: list[tuple[RegisterSpec, Decimal]] = []
         for spec in self.profile.registers:
             value = _in_profile_unit(spec, values)
             if value is None:
@@ -86,8 +100,12 @@ class SimulatedMeter:
                     value -= self._reset_at.setdefault(spec.quantity, value)
                 else:
                     self._reset_at.pop(spec.quantity, None)
+            if spec.scale_factor is not None:
+                scaled.append((spec, value))
+                continue
             for offset, word in enumerate(encode_value(value, spec.type, spec.order, spec.scale)):
                 words[(spec.function, spec.address + offset)] = word
+        words.update(_scaled_words(scaled))
         for item in self.profile.identification:
             text = self.identity.get(item.name, _served(item))
             if item.device_id is not None or item.function is None or item.address is None or text is None:
@@ -103,6 +121,51 @@ class SimulatedMeter:
             for item in self.profile.identification
             if item.device_id is not None
         }
+
+
+def _fits(spec: RegisterSpec, value: Decimal, exponent: int) -> bool:
+    """Whether ``value`` is served by the register with that exponent: it fits the type and is not
+    the register's "not implemented" pattern."""
+    try:
+        words = encode_scaled(value, spec.type, spec.order, spec.scale, exponent)
+    except DecodeError:
+        return False
+    return spec.decode_hex(words_to_hex(words)) is not None
+
+
+def _scale_factor_key(spec: RegisterSpec) -> tuple[str, int]:
+    assert spec.scale_factor is not None
+    return (spec.function, spec.scale_factor)
+
+
+def _exponents(scaled: list[tuple[RegisterSpec, Decimal]]) -> dict[tuple[str, int], int | None]:
+    """Per scale-factor register, the smallest exponent of SIMULATED_EXPONENTS that serves every value
+    sharing it (None if none does)."""
+    groups: dict[tuple[str, int], list[tuple[RegisterSpec, Decimal]]] = {}
+    for spec, value in scaled:
+        groups.setdefault(_scale_factor_key(spec), []).append((spec, value))
+    return {
+        key: next(
+            (e for e in SIMULATED_EXPONENTS if all(_fits(spec, value, e) for spec, value in members)), None
+        )
+        for key, members in groups.items()
+    }
+
+
+def _scaled_words(scaled: list[tuple[RegisterSpec, Decimal]]) -> dict[tuple[str, int], int]:
+    """The words of values with a scale-factor register, and of the scale factors they share."""
+    words: dict[tuple[str, int], int] = {}
+    exponents = _exponents(scaled)
+    for (function, address), exponent in exponents.items():
+        # no exponent serves every value sharing it: the scale factor says "not implemented"
+        words[(function, address)] = SUNSSF_NOT_IMPLEMENTED if exponent is None else exponent & 0xFFFF
+    for spec, value in scaled:
+        exponent = exponents[_scale_factor_key(spec)]
+        if exponent is not None:
+            served = encode_scaled(value, spec.type, spec.order, spec.scale, exponent)[:-1]
+            for offset, word in enumerate(served):
+                words[(spec.function, spec.address + offset)] = word
+    return words
 
 
 def _served(item: IdentItem) -> str | None:
@@ -146,17 +209,21 @@ class Simulator:
     def _device(self, meter: SimulatedMeter) -> SimDevice:
         blocks: dict[str, list[SimData]] = {}
         for function in ("holding", "input"):
-            addresses = [
-                spec.address + i
-                for spec in meter.profile.registers
-                if spec.function == function
-                for i in range(spec.width)
-            ] + [
-                item.address + i
-                for item in meter.profile.identification
-                if item.function == function and item.address is not None
-                for i in range(item.length)
-            ]
+            addresses = (
+                [
+                    address
+                    for spec in meter.profile.registers
+                    if spec.function == function
+                    for address in spec.word_addresses
+                ]
+                + [
+                    item.address + i
+                    for item in meter.profile.identification
+                    if item.function == function and item.address is not None
+                    for i in range(item.length)
+                ]
+                + [address for kind, address in meter.static if kind == function]
+            )
             low, high = (min(addresses), max(addresses)) if addresses else (0, 0)
             blocks[function] = [SimData(low, count=high - low + 1, values=0, datatype=DataType.REGISTERS)]
         # pymodbus wants a block for every table; meters here have no coils or inputs.
@@ -280,3 +347,26 @@ def default_meters(profile: Profile, clock: Clock, capacities: dict[int, float])
         SimulatedMeter(unit, profile, PvPlant(capacity_kw=kw, seed=unit), clock)
         for unit, kw in sorted(capacities.items())
     ]
+
+
+def sunspec_profile(model_id: int, base: int = 40000) -> Profile:
+    """The profile a simulated SunSpec device is served with: the one 'mrv-agent scan --write-profile'
+    writes for it (every wanted point implemented)."""
+    layout = simulated_map(model_id, base)
+    source = f"simulated SunSpec model {model_id}"
+    return parse_profile(load_yaml_text(profile_yaml(layout.device, layout.block), source), source)
+
+
+def sunspec_meters(
+    model_id: int, clock: Clock, capacities: dict[int, float], base: int = 40000
+) -> list[SimulatedMeter]:
+    """Simulated SunSpec devices (agent/sunspec.py): the marker at holding ``base``, model 1 and the
+    inverter (101-103) or meter (201-204) model ``model_id``, serving PV plants; each unit has its
+    own serial number (SIM00001 for unit 1)."""
+    profile = sunspec_profile(model_id, base)
+    meters = []
+    for unit, kw in sorted(capacities.items()):
+        layout = simulated_map(model_id, base, unit_id=unit)
+        static = {("holding", address): word for address, word in layout.words.items()}
+        meters.append(SimulatedMeter(unit, profile, PvPlant(capacity_kw=kw, seed=unit), clock, static=static))
+    return meters

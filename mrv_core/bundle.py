@@ -43,7 +43,7 @@ from mrv_core.hashing import merkle_root
 from mrv_core.keyring import KeyringError, Registry, parse_registry
 from mrv_core.profile import Profile, RegisterSpec
 from mrv_core.record import CLOCK_STATES, RECORD_KINDS, Gap, RecordError, gap_of, parse_record, parse_seal
-from mrv_core.registers import DecodeError, column_confirmer, hex_confirmer
+from mrv_core.registers import DecodeError, column_confirmer, register_confirmer
 from mrv_core.report import Period, StreamingReport, compare_reports, project_from_dict
 from mrv_core.timefmt import parse_time, time_ms
 from mrv_core.verify import (
@@ -250,7 +250,7 @@ class _Use:
     """One quantity a device's records feed into the report: how to check it and whom to feed."""
 
     quantity: str
-    confirm: Callable[[str, Decimal], bool]  # registers.hex_confirmer: is this what the raw words say?
+    confirm: Callable[[str, Decimal], bool]  # registers.register_confirmer: is this what the raw says?
     # the same, a run at once: the run's floats when every claim holds
     confirm_column: Callable[[Sequence[bytes], Sequence[str]], tuple[float, ...] | None] | None
     cache: dict[str, Decimal]  # raw words already confirmed, and their value
@@ -426,8 +426,10 @@ class BundleVerifier:
     point_quantities: dict[tuple[str, str], tuple[set[str], list[Any]]] = field(default_factory=dict)
     plans: dict[tuple[str, str, str], list[_Use] | None] = field(default_factory=dict)
     value_layouts: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)  # per device
-    decoded: dict[tuple[str, str, Decimal], dict[str, Decimal]] = field(default_factory=dict)
-    confirmed: dict[tuple[str, str, Decimal], dict[bytes, str]] = field(default_factory=dict)
+    # per register layout (RegisterSpec.layout: type, order, scale, and scale factor and "not
+    # implemented" where given): raw words already decoded, and the claims confirmed for them
+    decoded: dict[tuple[Any, ...], dict[str, Decimal]] = field(default_factory=dict)
+    confirmed: dict[tuple[Any, ...], dict[bytes, str]] = field(default_factory=dict)
     leaf_texts: list[bytes] = field(default_factory=list)  # b"0", b"1", ...: leaf numbers as written
     # seals wholly outside a project's period: (gateway, seq, side, record hashes, first time, last time)
     context: list[tuple[str, int, str, set[str], str, str]] = field(default_factory=list)
@@ -783,7 +785,9 @@ class BundleVerifier:
         time: str,
         used: set[str] | None,
     ) -> None:
-        """Re-decode the raw words with the profile; ``used`` limits it to the report's quantities."""
+        """Re-decode the raw words with the profile; ``used`` limits it to the report's quantities.
+        ``RegisterSpec.decode_hex`` decodes a register with a scale-factor register from its raw
+        alone (the value's words, then the scale factor's) and a "not implemented" pattern as null."""
         registers = self.registers.get(str(profile_sha))
         if registers is None:
             return  # reported once by _check_profile
@@ -951,10 +955,17 @@ class BundleVerifier:
         plan = [
             _Use(
                 quantity,
-                hex_confirmer(spec.type, spec.order, spec.scale),
-                column_confirmer(spec.type, spec.order, spec.scale),
-                self.decoded.setdefault((spec.type, spec.order, spec.scale), {}),
-                self.confirmed.setdefault((spec.type, spec.order, spec.scale), {}),
+                # registers.hex_confirmer, or for a register with a scale-factor register (raw: the
+                # value's words, then the scale factor's) or a "not implemented" pattern, a check
+                # by decoding; those have no column fast path
+                register_confirmer(
+                    spec.type, spec.order, spec.scale, spec.scale_factor is not None, spec.not_implemented
+                ),
+                column_confirmer(spec.type, spec.order, spec.scale)
+                if spec.scale_factor is None and spec.not_implemented is None
+                else None,
+                self.decoded.setdefault(spec.layout, {}),
+                self.confirmed.setdefault(spec.layout, {}),
                 [a for a in accumulators if a.point.quantity == quantity],
             )
             for quantity, spec in zip(quantities, specs, strict=True)

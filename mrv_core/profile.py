@@ -9,7 +9,7 @@ same rules without needing a YAML parser.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -17,7 +17,7 @@ from typing import Any
 from mrv_core.canonical import canonical_bytes, parse_canonical
 from mrv_core.exact import decimal_text
 from mrv_core.hashing import sha256_hex
-from mrv_core.registers import WIDTH, hex_decoder
+from mrv_core.registers import WIDTH, register_decoder
 
 PROFILE_SCHEMA = 1
 
@@ -39,30 +39,88 @@ class RegisterSpec:
     # dropped or changed (part of the profile's meaning and hash only when given)
     min: Decimal | None = None
     max: Decimal | None = None
+    # the address of the register (same function) holding the value's decimal exponent, as SunSpec's
+    # sunssf: value = raw x scale x 10^sf; its word follows the value's words in the record's raw
+    # (docs/record-format.md, section 5). Part of the hash only when given.
+    scale_factor: int | None = None
+    # the integer the value's bytes hold (unsigned, in the register's byte order) when the device
+    # has no value, as SunSpec's 0xFFFF for uint16: decoded as null, flagged invalid_value. Part of
+    # the hash only when given.
+    not_implemented: int | None = None
 
     @property
     def width(self) -> int:
+        """Registers of the value itself."""
         return WIDTH[self.type]
 
+    @property
+    def word_addresses(self) -> tuple[int, ...]:
+        """The addresses (of ``function``) of the words of the record's raw, in its order: the
+        value's, then the scale factor's."""
+        value = tuple(range(self.address, self.address + self.width))
+        return value if self.scale_factor is None else (*value, self.scale_factor)
+
+    @property
+    def layout(self) -> tuple[Any, ...]:
+        """What decoding depends on: (type, order, scale), with the scale factor's presence and the
+        "not implemented" integer where either is given. Registers of one layout decode the same
+        raw text to the same value."""
+        plain = (self.type, self.order, self.scale)
+        if self.scale_factor is None and self.not_implemented is None:
+            return plain
+        return (*plain, self.scale_factor is not None, self.not_implemented)
+
+    def decoder(self) -> Callable[[str], Decimal | None]:
+        """The decoder of this register's raw text (``registers.register_decoder``)."""
+        return register_decoder(
+            self.type, self.order, self.scale, self.scale_factor is not None, self.not_implemented
+        )
+
     def decode_hex(self, raw: str) -> Decimal | None:
-        return hex_decoder(self.type, self.order, self.scale)(raw)
+        return self.decoder()(raw)
 
     def canonical(self) -> dict[str, Any]:
-        return {
-            "quantity": self.quantity,
-            "function": self.function,
-            "address": self.address,
-            "type": self.type,
-            "order": self.order,
-            "scale": decimal_text(self.scale),
-            "unit": self.unit,
-            "counter": self.counter,
-            "rollover": None if self.rollover is None else decimal_text(self.rollover),
-        } | {
-            name: decimal_text(limit)
-            for name, limit in (("min", self.min), ("max", self.max))
-            if limit is not None
-        }
+        return (
+            {
+                "quantity": self.quantity,
+                "function": self.function,
+                "address": self.address,
+                "type": self.type,
+                "order": self.order,
+                "scale": decimal_text(self.scale),
+                "unit": self.unit,
+                "counter": self.counter,
+                "rollover": None if self.rollover is None else decimal_text(self.rollover),
+            }
+            | {
+                name: decimal_text(limit)
+                for name, limit in (("min", self.min), ("max", self.max))
+                if limit is not None
+            }
+            | ({} if self.scale_factor is None else {"scale_factor": {"address": self.scale_factor}})
+            | ({} if self.not_implemented is None else {"not_implemented": str(self.not_implemented)})
+        )
+
+    @classmethod
+    def from_canonical(cls, r: Mapping[str, Any]) -> RegisterSpec:
+        """One register of a profile's canonical form."""
+        scale_factor = r.get("scale_factor")
+        not_implemented = r.get("not_implemented")
+        return cls(
+            quantity=r["quantity"],
+            function=r["function"],
+            address=r["address"],
+            type=r["type"],
+            order=r["order"],
+            scale=Decimal(r["scale"]),
+            unit=r["unit"],
+            counter=r["counter"],
+            rollover=None if r["rollover"] is None else Decimal(r["rollover"]),
+            min=None if r.get("min") is None else Decimal(r["min"]),
+            max=None if r.get("max") is None else Decimal(r["max"]),
+            scale_factor=None if scale_factor is None else int(scale_factor["address"]),
+            not_implemented=None if not_implemented is None else int(not_implemented),
+        )
 
 
 @dataclass(frozen=True)
@@ -198,22 +256,7 @@ class Profile:
             model=obj["model"],
             firmware=obj["firmware"],
             source=dict(obj["source"]),
-            registers=tuple(
-                RegisterSpec(
-                    quantity=r["quantity"],
-                    function=r["function"],
-                    address=r["address"],
-                    type=r["type"],
-                    order=r["order"],
-                    scale=Decimal(r["scale"]),
-                    unit=r["unit"],
-                    counter=r["counter"],
-                    rollover=None if r["rollover"] is None else Decimal(r["rollover"]),
-                    min=None if r.get("min") is None else Decimal(r["min"]),
-                    max=None if r.get("max") is None else Decimal(r["max"]),
-                )
-                for r in obj["registers"]
-            ),
+            registers=tuple(RegisterSpec.from_canonical(r) for r in obj["registers"]),
             identification=tuple(
                 IdentItem.from_canonical(item) for item in obj.get("identification", {}).get("items", [])
             ),

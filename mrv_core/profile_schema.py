@@ -10,7 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from mrv_core.config_errors import ConfigError, read_yaml_file, validate_document
 from mrv_core.identity import DEVICE_ID_OBJECTS, FirmwareRangeError, firmware_range
@@ -40,6 +40,12 @@ class RegisterDefaults(_Strict):
     order: OrderName | None = None
 
 
+class ScaleFactorEntry(_Strict):
+    """The register holding a value's decimal exponent (SunSpec ``sunssf``, an int16)."""
+
+    address: int = Field(ge=0, le=0xFFFF, description="protocol address, same function as the value")
+
+
 class RegisterEntry(_Strict):
     quantity: str
     function: Function
@@ -47,6 +53,14 @@ class RegisterEntry(_Strict):
     type: RegisterTypeName
     order: OrderName = "ABCD"
     scale: Decimal = Decimal(1)
+    scale_factor: ScaleFactorEntry | None = Field(
+        default=None, description="value = raw x scale x 10^(the int16 at this address)"
+    )
+    not_implemented: int | None = Field(
+        default=None,
+        strict=True,
+        description="the raw integer meaning 'no value' (0xFFFF for a SunSpec uint16, 0x8000 for an int16)",
+    )
     unit: str
     counter: bool | None = None
     rollover: Decimal | None = None
@@ -75,6 +89,36 @@ class RegisterEntry(_Strict):
             raise ValueError("scale must be a positive number")
         return value
 
+    @field_validator("scale_factor")
+    @classmethod
+    def _integer_with_scale_factor(
+        cls, value: ScaleFactorEntry | None, info: ValidationInfo
+    ) -> ScaleFactorEntry | None:
+        rtype = info.data.get("type")
+        if value is not None and isinstance(rtype, str) and rtype.startswith("f"):
+            raise ValueError(
+                f"a scale factor is for integer registers (SunSpec pairs sunssf with integer points); "
+                f"a {rtype} carries its own exponent"
+            )
+        return value
+
+    @field_validator("not_implemented")
+    @classmethod
+    def _raw_integer(cls, value: int | None, info: ValidationInfo) -> int | None:
+        """The raw integer of the value's bytes, unsigned; a negative one of a signed type (-32768
+        for an i16) is taken as its two's complement (0x8000)."""
+        rtype = info.data.get("type")
+        if value is None or not isinstance(rtype, str):
+            return value
+        if rtype.startswith("f"):
+            raise ValueError(f"not_implemented is for integer registers: a {rtype} says 'no value' with NaN")
+        bits = 16 * WIDTH[rtype]
+        if rtype.startswith("i") and -(1 << (bits - 1)) <= value < 0:
+            value += 1 << bits
+        if not 0 <= value < 1 << bits:
+            raise ValueError(f"{value} is not a raw {rtype} ({bits} bits)")
+        return value
+
     @model_validator(mode="after")
     def _unit_fits_quantity(self) -> RegisterEntry:
         wanted = QUANTITIES[self.quantity][0]
@@ -84,6 +128,12 @@ class RegisterEntry(_Strict):
             raise ValueError("register runs past address 65535")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"min {self.min} is above max {self.max}")
+        if self.scale_factor is not None and self.address <= self.scale_factor.address < (
+            self.address + WIDTH[self.type]
+        ):
+            raise ValueError(
+                f"scale_factor.address {self.scale_factor.address} is one of the value's own registers"
+            )
         return self
 
     def compile(self) -> RegisterSpec:
@@ -99,6 +149,8 @@ class RegisterEntry(_Strict):
             rollover=self.rollover,
             min=self.min,
             max=self.max,
+            scale_factor=None if self.scale_factor is None else self.scale_factor.address,
+            not_implemented=self.not_implemented,
         )
 
 

@@ -354,3 +354,91 @@ def hex_to_words(text: str) -> list[int]:
     if len(text) % 4:
         raise DecodeError(f"raw register text {text!r} is not whole 16-bit words")
     return [int(text[i : i + 4], 16) for i in range(0, len(text), 4)]
+
+
+# Scale-factor registers (SunSpec ``sunssf``): a value's words are followed, in the record's ``raw``, by
+# the word of the register that holds its decimal exponent. The exponent is a big-endian int16, as
+# SunSpec defines it, whatever the value's byte order; 0x8000 means "not implemented", and SunSpec
+# allows -10..10 (SunSpec Information Model Specification, type sunssf): any other exponent is no
+# value too (garbage words must not become a number with thousands of digits).
+SUNSSF_NOT_IMPLEMENTED: Final = 0x8000
+SUNSSF_RANGE: Final = range(-10, 11)
+
+
+def scale_factor_exponent(word: int) -> int | None:
+    """The exponent a scale-factor word holds (int16), None where it gives none (0x8000, or outside
+    -10..10)."""
+    if word == SUNSSF_NOT_IMPLEMENTED:
+        return None
+    exponent = word - 0x10000 if word & 0x8000 else word
+    return exponent if exponent in SUNSSF_RANGE else None
+
+
+@functools.lru_cache(maxsize=256)
+def register_decoder(
+    rtype: str,
+    order: str,
+    scale: Decimal,
+    scale_factor: bool = False,
+    not_implemented: int | None = None,
+) -> Callable[[str], Decimal | None]:
+    """The decoder of a record's ``raw`` for a register that may have a scale-factor register and a
+    "not implemented" pattern; :func:`hex_decoder` itself for one that has neither.
+
+    ``raw`` is the value's words, then (``scale_factor``) the scale-factor word: 4 lowercase hex
+    digits each. The value's words are decoded as :func:`hex_decoder` does, then multiplied exactly
+    by 10 to the power of the exponent (``Decimal.scaleb``): value = raw x scale x 10^sf.
+    ``not_implemented`` is the integer the value's bytes hold, in the register's byte order, read as
+    an unsigned big-endian number (0xFFFF for a u16, 0x8000 for an i16, 0xFFFFFFFF for a u32), that
+    means "no value". No value (None) when the value's bytes are that integer, or the exponent is
+    not implemented or outside -10..10, or (floats) NaN or infinite.
+    """
+    decode = hex_decoder(rtype, order, scale)
+    if not scale_factor and not_implemented is None:
+        return decode
+    read = _big_endian_reader(rtype, order)
+    chars = 4 * WIDTH[rtype]
+    total = chars + (4 if scale_factor else 0)
+    scaleb = EXACT.scaleb
+
+    def decode_scaled(raw: str) -> Decimal | None:
+        if len(raw) != total or not _HEX_WORDS.fullmatch(raw):
+            raise DecodeError(f"raw register text {raw!r} is not {total // 4} word(s) of lowercase hex")
+        words = raw[:chars]
+        if not_implemented is not None and int.from_bytes(read(words), "big") == not_implemented:
+            return None
+        value = decode(words)
+        if not scale_factor or value is None:
+            return value
+        exponent = scale_factor_exponent(int(raw[chars:], 16))
+        return None if exponent is None else scaleb(value, exponent)
+
+    return decode_scaled
+
+
+@functools.lru_cache(maxsize=256)
+def register_confirmer(
+    rtype: str,
+    order: str,
+    scale: Decimal,
+    scale_factor: bool = False,
+    not_implemented: int | None = None,
+) -> Callable[[str, Decimal], bool]:
+    """:func:`hex_confirmer` for any register: whether a claimed value is exactly what ``raw``
+    decodes to with :func:`register_decoder` (by decoding, for registers with a scale factor or a
+    "not implemented" pattern)."""
+    if not scale_factor and not_implemented is None:
+        return hex_confirmer(rtype, order, scale)
+    decode = register_decoder(rtype, order, scale, scale_factor, not_implemented)
+    return lambda raw, claimed: decode(raw) == claimed
+
+
+def encode_scaled(
+    value: float | int | Decimal, rtype: str, order: str, scale: Decimal, exponent: int
+) -> list[int]:
+    """Register words and the scale-factor word a meter would serve for ``value`` with the exponent
+    ``exponent`` (inverse of :func:`register_decoder`, for simulators): the value's words, then the
+    exponent as an int16 word."""
+    if exponent not in SUNSSF_RANGE:
+        raise DecodeError(f"scale factor {exponent} is outside -10..10")
+    return [*encode_value(value, rtype, order, scale.scaleb(exponent, EXACT)), exponent & 0xFFFF]
