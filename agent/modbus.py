@@ -7,8 +7,11 @@ line in Modbus RTU. Buses are read in parallel (one poller thread each).
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
+from collections.abc import Callable
+from typing import Any
 
 from pymodbus import FramerType
 from pymodbus.client import ModbusSerialClient, ModbusTcpClient
@@ -62,17 +65,9 @@ class Endpoint:
                     if request.function == "input"
                     else client.read_holding_registers
                 )
-                try:
-                    response = reader(request.address, count=request.count, device_id=unit_id)
-                except ConnectionException as exc:
-                    self._drop()
-                    raise ModbusReadError("disconnected", f"{where}: {exc}") from None
-                except ModbusException as exc:
-                    self._drop()
-                    raise ModbusReadError("timeout", f"{where}: {exc}") from None
-                if response.isError():
-                    code = getattr(response, "exception_code", None)
-                    raise ModbusReadError("exception", f"{where}: Modbus exception code {code}", code)
+                response = self._answer(
+                    where, functools.partial(reader, request.address, count=request.count, device_id=unit_id)
+                )
                 registers = list(response.registers)
                 if len(registers) < request.count:
                     raise ModbusReadError("short_response", f"{where}: {len(registers)} registers returned")
@@ -86,23 +81,31 @@ class Endpoint:
         where = f"{self.name} unit {unit_id} device identification"
         with self._lock:
             client = self._connected()
-            try:
-                response = client.read_device_information(read_code=1, object_id=0, device_id=unit_id)
-            except ConnectionException as exc:
-                self._drop()
-                raise ModbusReadError("disconnected", f"{where}: {exc}") from None
-            except ModbusException as exc:
-                self._drop()
-                raise ModbusReadError("timeout", f"{where}: {exc}") from None
-        if response.isError():
-            code = getattr(response, "exception_code", None)
-            raise ModbusReadError("exception", f"{where}: Modbus exception code {code}", code)
+            response = self._answer(
+                where, lambda: client.read_device_information(read_code=1, object_id=0, device_id=unit_id)
+            )
         information = getattr(response, "information", {}) or {}
         return {
             int(key): (value if isinstance(value, bytes) else bytes(value)).decode("ascii", "replace").strip()
             for key, value in information.items()
             if isinstance(value, (bytes, bytearray))
         }
+
+    def _answer(self, where: str, request: Callable[[], Any]) -> Any:
+        """The response to one request (the caller holds the lock), or ModbusReadError: the
+        connection is dropped after a timeout or a broken connection, a Modbus exception keeps it."""
+        try:
+            response = request()
+        except ConnectionException as exc:
+            self._drop()
+            raise ModbusReadError("disconnected", f"{where}: {exc}") from None
+        except ModbusException as exc:
+            self._drop()
+            raise ModbusReadError("timeout", f"{where}: {exc}") from None
+        if response.isError():
+            code = getattr(response, "exception_code", None)
+            raise ModbusReadError("exception", f"{where}: Modbus exception code {code}", code)
+        return response
 
     def _drop(self) -> None:
         if self._client is not None:

@@ -345,7 +345,6 @@ class CounterRun:
             self._close_segment(self.last)  # the run ends here: nothing is added after a result
             self.segment = self.last
             self.segment_valid = None
-        total = self.total
         adjustments = list(self.adjustments)
         if self.count < 2:
             adjustments.append(
@@ -353,18 +352,8 @@ class CounterRun:
                     "insufficient_readings", f"{self.count} reading(s): no energy can be derived", Decimal(0)
                 )
             )
-            return CounterEnergy(
-                Decimal(0),
-                self.unit,
-                self.first,
-                self.last,
-                self.count,
-                tuple(adjustments),
-                self.missing,
-                self.unread_polls,
-            )
         return CounterEnergy(
-            total,
+            self.total if self.count >= 2 else Decimal(0),
             self.unit,
             self.first,
             self.last,

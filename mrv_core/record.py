@@ -102,6 +102,13 @@ class Seal:
     last_time: str
 
 
+def _check_head(seq: int, clock: str) -> None:
+    if seq < 1:
+        raise RecordError(f"seq starts at 1, got {seq}")
+    if clock not in CLOCK_STATES:
+        raise RecordError(f"clock state {clock!r} is not one of {', '.join(CLOCK_STATES)}")
+
+
 def build_record(
     *,
     site: str,
@@ -117,10 +124,7 @@ def build_record(
     quality: Sequence[str] = (),
 ) -> tuple[bytes, str]:
     """Canonical bytes and SHA-256 (hex) of a reading record. Pure: time is passed in."""
-    if seq < 1:
-        raise RecordError(f"seq starts at 1, got {seq}")
-    if clock not in CLOCK_STATES:
-        raise RecordError(f"clock state {clock!r} is not one of {', '.join(CLOCK_STATES)}")
+    _check_head(seq, clock)
     body = {
         "v": FORMAT_VERSION,
         "kind": "reading",
@@ -164,10 +168,7 @@ def build_gap_record(
 ) -> tuple[bytes, str]:
     """Canonical bytes and SHA-256 (hex) of a gap record: the device's chain says that ``polls``
     scheduled polls from ``start`` to ``end`` read nothing, and why. Pure: times are passed in."""
-    if seq < 1:
-        raise RecordError(f"seq starts at 1, got {seq}")
-    if clock not in CLOCK_STATES:
-        raise RecordError(f"clock state {clock!r} is not one of {', '.join(CLOCK_STATES)}")
+    _check_head(seq, clock)
     if polls < 1 or not start <= end <= time:
         raise RecordError(f"a gap covers at least one poll, from {start} to {end}, before {time}")
     if not GAP_REASON.fullmatch(reason):
