@@ -43,6 +43,7 @@ from mrv_core.keyring import Registry
 from mrv_core.profile_schema import load_profile, load_profile_dir, parse_profile
 from mrv_core.record import Value
 from tests.factory import Gateway
+from tests.harness.bundles import export_bundle
 from tests.harness.procs import Proc, free_port, port_open, wait_for
 from tests.harness.programs import command
 
@@ -422,27 +423,7 @@ def _sunspec_bundle(tmp_path: Path, wrong_claim: int | None) -> tuple[Path, int]
             records.append(gw.record("inv", minute, 0, profile=profile, values=values))
         ingest_messages(ingestor, [(gw.topic, gw.message(gw.seal(records)))])
     store.close()
-    (tmp_path / "profiles").mkdir()
-    (tmp_path / "profiles/inverter.yaml").write_text(text)
-    (tmp_path / "project.yaml").write_text(PROJECT_YAML)
-    config = tmp_path / "collector.yaml"
-    config.write_text(
-        json.dumps(
-            {
-                "store": {"type": "sqlite", "path": str(tmp_path / "c.sqlite")},
-                "keyring": str(tmp_path / "gateways.json"),
-                "profiles_dir": str(tmp_path / "profiles"),
-            }
-        )
-    )
-    bundle = tmp_path / "bundle.zip"
-    period = ["--project", str(tmp_path / "project.yaml"), "--from", "2026-01-01", "--to", "2026-01-01"]
-    done = subprocess.run(
-        command("collector", "export", "--config", str(config), *period, "--out", str(bundle)),
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stderr
+    bundle = export_bundle(tmp_path, {"inverter.yaml": text}, PROJECT_YAML, "2026-01-01", "2026-01-01")
     return bundle, len(profile.registers)
 
 

@@ -34,6 +34,7 @@ from mrv_core.record import Value, build_seal
 from mrv_core.registers import encode_value, words_to_hex
 from mrv_core.signing import Signer
 from tests.factory import TEST_PROFILE_YAML, Gateway
+from tests.harness.bundles import export_bundle
 from tests.harness.programs import command
 
 ONE = Decimal(1)
@@ -492,24 +493,9 @@ def _float_site(tmp_path: Path, wrong_claim: int | None, *, flat: bool = False) 
                 records.append(gw.record(device, minute, 0, profile=profile, values={spec.quantity: value}))
         ingest_messages(ingestor, [(gw.topic, gw.message(gw.seal(records)))])
     store.close()
-    (tmp_path / "profiles").mkdir()
-    (tmp_path / "profiles/sdm630.yaml").write_bytes(SDM630.read_bytes())
-    (tmp_path / "project.yaml").write_text(PROJECT_YAML)
-    config = tmp_path / "collector.yaml"
-    config.write_text(
-        json.dumps(
-            {
-                "store": {"type": "sqlite", "path": str(tmp_path / "c.sqlite")},
-                "keyring": str(tmp_path / "gateways.json"),
-                "profiles_dir": str(tmp_path / "profiles"),
-            }
-        )
+    return export_bundle(
+        tmp_path, {"sdm630.yaml": SDM630.read_bytes()}, PROJECT_YAML, "2026-01-01", "2026-01-01"
     )
-    bundle = tmp_path / "bundle.zip"
-    args = ["--project", str(tmp_path / "project.yaml"), "--from", "2026-01-01", "--to", "2026-01-01"]
-    done = _run("collector", "export", "--config", str(config), *args, "--out", str(bundle))
-    assert done.returncode == 0, done.stderr
-    return bundle
 
 
 @pytest.mark.parametrize(
@@ -573,23 +559,9 @@ def test_a_signed_gap_goes_through_ingest_export_and_verification(
                 records.append(gw.record(device, minute, 100 * block + 10 * i))
         ingest_messages(ingestor, [(gw.topic, gw.message(gw.seal(records)))])
     store.close()
-    (tmp_path / "profiles").mkdir()
-    (tmp_path / "profiles/test.yaml").write_text(TEST_PROFILE_YAML)
-    (tmp_path / "project.yaml").write_text(PROJECT_YAML)
-    config = tmp_path / "collector.yaml"
-    config.write_text(
-        json.dumps(
-            {
-                "store": {"type": "sqlite", "path": str(tmp_path / "c.sqlite")},
-                "keyring": str(tmp_path / "gateways.json"),
-                "profiles_dir": str(tmp_path / "profiles"),
-            }
-        )
+    bundle = export_bundle(
+        tmp_path, {"test.yaml": TEST_PROFILE_YAML}, PROJECT_YAML, "2026-01-02", "2026-01-02"
     )
-    bundle = tmp_path / "bundle.zip"
-    args = ["--project", str(tmp_path / "project.yaml"), "--from", "2026-01-02", "--to", "2026-01-02"]
-    done = _run("collector", "export", "--config", str(config), *args, "--out", str(bundle))
-    assert done.returncode == 0, done.stderr
     assert b'"kind":"gap"' in _members(bundle)["evidence.txt"]
     code, result = _verify(bundle)
     assert code == 0 and result["verdict"] == "verified", result["findings"]
