@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DEPS   := scripts/install-system-deps.sh
 SOURCES := mrv_core agent collector tests bench scripts
 
-.PHONY: demo test lint typecheck unit bench bench-verify system-test-deps clean
+.PHONY: demo test lint typecheck unit bench bench-verify bench-report system-test-deps clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,12 @@ bench: $(STAMP) system-test-deps
 RECORDS ?= 5000000
 bench-verify: $(STAMP)
 	$(BIN)/python -m bench.verify --records $(RECORDS)
+
+# A monitoring year of one-minute readings from 50 meters (26 million records, ~20 GB of SQLite
+# written once into .bench/): the report's time and peak memory; DAYS=7 for a quick look.
+DAYS ?= 365
+bench-report: $(STAMP)
+	$(BIN)/python -m bench.year_report --days $(DAYS)
 
 clean:
 	rm -rf $(VENV) .demo .bench .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -10,6 +10,7 @@ individually provable by its Merkle inclusion path.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
@@ -288,10 +289,9 @@ def parse_record(data: bytes, *, strict: bool = True, digest: bytes | None = Non
     Records in the common layout (see :func:`_common_record`) are read without a JSON parse;
     any other bytes take the full parse, which says exactly what is wrong. ``digest``: the bytes'
     SHA-256 when the caller has it already (Merkle checks hash every record)."""
-    if strict:
-        common = _common_record(data, digest)
-        if common is not None:
-            return common
+    common = _common_record(data, digest)  # a subset of canonical bytes: fine for either mode
+    if common is not None:
+        return common
     return _parse_full(data, strict)
 
 
@@ -497,6 +497,30 @@ class _LazyValues(Mapping[str, Value]):
 
 
 _VALUE_TEXT = re.compile(rb'"([a-z0-9_]+)":\{"raw":"[^"]*","unit":"[^"]*","value":"([^"]*)"\}')
+
+
+@functools.lru_cache(maxsize=256)
+def _one_value(name: str) -> re.Pattern[bytes]:
+    return re.compile(
+        rb'"'
+        + re.escape(name.encode())
+        + rb'":\{"raw":"([^"]*)","unit":"([^"]*)","value":(?:null|"([^"]*)")\}'
+    )
+
+
+def value_of(values: Mapping[str, Value], name: str) -> Value | None:
+    """One quantity of a record's values. For a common-layout record (whose values text was checked
+    canonical when it was read: no escapes, names in order) one regex reads just that quantity
+    instead of decoding them all; the same Value either way (tests/unit/test_record_layout.py)."""
+    if not isinstance(values, _LazyValues) or values._parsed is not None:
+        return values.get(name)
+    found = _one_value(name).search(values.text)
+    if found is None:
+        return None
+    raw, unit, text = found.groups()
+    return Value(
+        None if text is None else Decimal(text.decode("ascii")), unit.decode("ascii"), raw.decode("ascii")
+    )
 
 
 def values_text(values: Mapping[str, Value]) -> bytes | None:

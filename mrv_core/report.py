@@ -19,7 +19,7 @@ from mrv_core import FORMAT_VERSION
 from mrv_core.counters import CounterEnergy, CounterReading, CounterRun, Direction, Replacement
 from mrv_core.exact import EXACT, decimal_text
 from mrv_core.methodologies import Methodology, registry
-from mrv_core.record import Gap, Record, RecordError, parse_record
+from mrv_core.record import Gap, Record, RecordError, parse_record, value_of
 from mrv_core.timefmt import format_ms, format_time, time_ms
 from mrv_core.units import convert
 
@@ -283,7 +283,8 @@ def _parsed(accumulator: PointAccumulator, items: Sequence[Any]) -> list[Record]
         try:
             # Not strict: a store holds only records whose canonical form was checked at ingest, and
             # re-encoding each again tripled the time of a project year's report (a verifier
-            # recomputes the report from the bundle on its own anyway).
+            # recomputes the report from the bundle on its own anyway). Records in the agent's usual
+            # layout are read by one regex either way.
             records.append(parse_record(item.data, strict=False))
         except RecordError as exc:
             accumulator.findings.append(
@@ -293,7 +294,7 @@ def _parsed(accumulator: PointAccumulator, items: Sequence[Any]) -> list[Record]
 
 
 def _feed_record(accumulator: PointAccumulator, record: Record) -> None:
-    value = record.values.get(accumulator.point.quantity)
+    value = value_of(record.values, accumulator.point.quantity)
     accumulator.feed(
         time=record.time,
         seq=record.seq,

@@ -22,6 +22,7 @@ from mrv_core.record import (
     _common_record,
     _parse_full,
     parse_record,
+    value_of,
 )
 from tests.factory import Gateway, energy_value
 
@@ -49,11 +50,17 @@ def _assert_same(data: bytes) -> None:
         return
     if common is not None:
         assert common == full
+        names = [*full.values, "energy_active_total", "nothing"]
+        fresh = _common_record(data)  # values not decoded yet: value_of takes its regex path
+        assert fresh is not None
+        # one quantity read by its own regex (the report's path) = the same quantity decoded
+        assert [value_of(fresh.values, n) for n in names] == [full.values.get(n) for n in names]
         assert dict(common.values) == dict(full.values)
 
 
 def test_the_agents_records_take_the_common_path_and_read_the_same() -> None:
     for data in (PLAIN, NO_VALUE):
+        _assert_same(data)
         common = _common_record(data)
         assert common is not None, "the agent's usual records must take the common path"
         assert common == _parse_full(data, strict=True)

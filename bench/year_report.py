@@ -1,0 +1,136 @@
+"""Report benchmark: one monitoring year of one-minute readings from 50 meters, from SQLite.
+
+Issue 5 asks for the time and peak memory of a report over a year of
+one-minute data from 50 meters (about 26 million records). The records are
+written straight into the collector's SQLite store (canonical bytes of the
+agent's layout, hash-linked per device, float32 counters with their raw
+words; not signed or sealed: the report does not read seals), then
+``compute_report`` runs for a pv-grid project whose 50 points read the 50
+meters, as ``mrv-collector report`` does. The store is cached in .bench/.
+
+    python -m bench.year_report [--days 365] [--meters 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import resource
+import struct
+import sys
+import time
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from collector.store.sqlite import SqliteStore
+from mrv_core.profile_schema import load_profile
+from mrv_core.registers import shortest_float_text
+from mrv_core.report import FixedSpec, Period, PointSpec, ProjectSpec, compute_report
+from mrv_core.timefmt import format_time
+
+ROOT = Path(__file__).resolve().parents[1]
+PROFILE = load_profile(ROOT / "firmware_profiles/eastron/sdm630-modbus-v2.yaml")
+START = datetime(2026, 1, 1, tzinfo=UTC)
+LAYOUT = (
+    '{"clock":"synced","device":"m%02d","gateway":"gw-year","kind":"reading","prev":"%s",'
+    '"profile":{"id":"eastron-sdm630-v2","sha256":"' + PROFILE.sha256 + '"},"quality":[],"seq":%d,'
+    '"site":"year","time":"%s","v":1,"values":{"energy_active_export_total":{"raw":"%s","unit":"kWh",'
+    '"value":"%s"}}}'
+)
+
+
+def generate(path: Path, days: int, meters: int) -> float:
+    """The store, filled minute by minute; returns the seconds it took."""
+    started = time.monotonic()
+    store = SqliteStore(path)
+    store.close()
+    import sqlite3  # straight into the store's table, as its ingest would
+
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA synchronous=OFF")
+    heads = ["0" * 64] * meters
+    pack = struct.Struct(">f").pack
+    rows = []
+    for minute in range(days * 1440):
+        moment = START + timedelta(minutes=minute)
+        text = format_time(moment)
+        at_ms = int(moment.timestamp() * 1000)
+        for meter in range(meters):
+            value = 10_000.0 + meter * 1_000 + minute * 0.05
+            data32 = pack(value)
+            raw = data32.hex()
+            (as32,) = struct.unpack(">f", data32)
+            data = (
+                LAYOUT % (meter, heads[meter], minute + 1, text, raw, shortest_float_text(as32, "f32"))
+            ).encode()
+            digest = hashlib.sha256(data).hexdigest()
+            rows.append(
+                ("year", "gw-year", f"m{meter:02d}", minute + 1, at_ms, digest, heads[meter], data, 1, 0)
+            )
+            heads[meter] = digest
+        if len(rows) >= 200_000:
+            db.executemany("INSERT INTO readings VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+            db.commit()
+            rows = []
+    db.executemany("INSERT INTO readings VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+    db.commit()
+    db.close()
+    return time.monotonic() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--meters", type=int, default=50)
+    args = parser.parse_args()
+    cache = ROOT / ".bench"
+    cache.mkdir(exist_ok=True)
+    path = cache / f"year-{args.days}d-{args.meters}m.sqlite"
+    if not path.exists():
+        print(f"generating {args.days * 1440 * args.meters:,} records into {path} (once) ...", flush=True)
+        partial = path.with_suffix(".partial")
+        partial.unlink(missing_ok=True)
+        seconds = generate(partial, args.days, args.meters)
+        partial.replace(path)
+        print(f"  generated in {seconds:.0f} s, {path.stat().st_size / 1e9:.1f} GB", flush=True)
+    points = tuple(
+        PointSpec(m + 1, "EG", "gw-year", f"m{m:02d}", "energy_active_export_total")
+        for m in range(args.meters)
+    )
+    project = ProjectSpec(
+        "YEAR",
+        "year",
+        "UTC",
+        "pv-grid",
+        "1",
+        "bench",
+        points,
+        {"EF_grid": FixedSpec(Decimal("0.797"), "tCO2/MWh", "bench")},
+    )
+    period = Period(date(2026, 1, 1), date(2026, 1, 1) + timedelta(days=args.days - 1), "UTC")
+    store = SqliteStore(path)
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    cpu, wall = time.process_time(), time.monotonic()
+    report = compute_report(project, period, store)
+    cpu, wall = time.process_time() - cpu, time.monotonic() - wall
+    store.close()
+    records = sum(p["readings"] for p in report["monitored"]["EG"]["points"])
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # Every meter's counter rises 0.05 kWh a minute: the year's export is exactly that, inside the period.
+    expected = Decimal("0.05") * (args.days * 1440 - 1) * args.meters / 1000
+    print(
+        f"\n{datetime.now(UTC):%Y-%m-%d}: {records:,} records, {args.meters} points, {args.days} days, "
+        "SQLite; "
+        f"report in {wall:.1f} s wall, {cpu:.1f} s CPU ({cpu / max(records, 1) * 1e6:.1f} µs per record), "
+        f"peak RSS {peak:.0f} MB; EG {report['monitored']['EG']['value']} MWh (float32 counters; "
+        f"0.05 kWh a minute is {expected} MWh), ER {report['emission_reductions_tco2']} tCO2"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
