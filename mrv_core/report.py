@@ -478,11 +478,32 @@ def _feed_by_windows(accumulator: PointAccumulator, source: RecordSource) -> boo
     )
     last_seq = 0
     for chunk in chunks:
-        for record in _parsed(accumulator, chunk):
-            if record.seq <= last_seq:
-                return False
-            _feed_record(accumulator, record)
-            last_seq = record.seq
+        records = _parsed(accumulator, chunk)
+        if not records:
+            continue
+        if records[0].seq <= last_seq:
+            return False
+        if not _feed_as_run(accumulator, records):
+            for record in records:
+                _feed_record(accumulator, record)
+        last_seq = records[-1].seq
+    return True
+
+
+def _feed_as_run(accumulator: PointAccumulator, records: list[Record]) -> bool:
+    """A window's records (seq order) fed as one run when each is a reading with the point's value
+    in one unit (the counter's fast path); False, with nothing fed, otherwise."""
+    values = [value_of(record.values, accumulator.point.quantity) for record in records]
+    units = {value.unit if value is not None and value.value is not None else None for value in values}
+    if len(units) != 1 or None in units or any(record.gap is not None for record in records):
+        return False
+    accumulator.feed_run(
+        [record.time for record in records],
+        [record.seq for record in records],
+        [value.value for value in values if value is not None and value.value is not None],
+        units.pop() or "",
+        [record.hash for record in records],
+    )
     return True
 
 
