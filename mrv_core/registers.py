@@ -219,6 +219,23 @@ _DOTS: Final = itertools.repeat(".")  # endless arguments for map()
 _NOTHING: Final = itertools.repeat("")
 _SIGN_AND_ZEROS: Final = itertools.repeat("-0")
 _ONES: Final = itertools.repeat(1)
+_23S: Final = itertools.repeat(23)
+_FFS: Final = itertools.repeat(0xFF)
+
+
+def _max_places(biased: int) -> int:
+    """The most digits after the point (plus one) whose last digit unit 10^-f is still coarser than
+    the spacing 2^(biased - 150) of float32 values with this biased exponent; 0 if none is."""
+    spacing_inverse = 150 - biased  # the spacing is 2^-spacing_inverse
+    if spacing_inverse <= 0:
+        return 0
+    places = 0
+    while 10 ** (places + 1) < 2**spacing_inverse:
+        places += 1
+    return places + 1
+
+
+_MAX_PLACES: Final = tuple(_max_places(biased) for biased in range(256))
 
 
 @dataclass(frozen=True)
@@ -259,6 +276,31 @@ def _interleave(digits: list[int], floats: Sequence[float]) -> tuple[float | int
     pairs: list[float | int] = [0] * (2 * len(digits))
     pairs[::2], pairs[1::2] = digits, floats
     return tuple(pairs)
+
+
+def _shortest_column(
+    claims: Sequence[str], claimed: list[float], floats: tuple[float, ...], bits: int, lanes: _Lanes
+) -> bool:
+    """Whether each claim (which reads back as its float) is the nearest decimal of its length and
+    none reads back with a digit fewer: hex_confirmer's rule, a few calls for the whole column."""
+    count = len(claims)
+    # Significant digits of each claim, never fewer than it has: the count where an honest
+    # claim has one, more where it has anything else (then the comparisons below fail).
+    digits = list(map(len, map(str.strip, map(str.replace, claims, _DOTS, _NOTHING), _SIGN_AND_ZEROS)))
+    if min(digits) < 2 or max(digits) > 9:
+        return False
+    try:
+        # The nearest decimal of each claim's length, and of one digit fewer, in one call each.
+        nearest = (_g_texts(count) % _interleave(digits, floats)).split("\n")
+        fewer = _g_texts(count) % _interleave(list(map(int.__sub__, digits, _ONES)), floats)
+        fewer_data = struct.pack(f">{count}f", *map(float, fewer.split("\n")))
+    except (ValueError, OverflowError, struct.error):
+        return False
+    # Decimals of at most 15 significant digits are equal exactly when their doubles are; none
+    # reads back with a digit fewer when no 32-bit lane of the two is equal.
+    return (nearest == list(claims) or list(map(float, nearest)) == claimed) and not lanes.any_zero(
+        bits ^ int.from_bytes(fewer_data, "big")
+    )
 
 
 @functools.lru_cache(maxsize=64)
@@ -302,30 +344,31 @@ def column_confirmer(
             or lanes.any_zero(exponents ^ lanes.exponent)  # infinite or NaN
         ):
             return None
-        # Significant digits of each claim, never fewer than it has: the count where an honest
-        # claim has one, more where it has anything else (then the comparisons below fail).
-        digits = list(map(len, map(str.strip, map(str.replace, claims, _DOTS, _NOTHING), _SIGN_AND_ZEROS)))
-        if min(digits) < 2 or max(digits) > 9:
-            return None
         floats = struct.unpack(f">{count}f", data)
         try:
             claimed = list(map(float, claims))
             read_back = struct.pack(f">{count}f", *claimed)
-            # The nearest decimal of each claim's length, and of one digit fewer, in one call each.
-            nearest = (_g_texts(count) % _interleave(digits, floats)).split("\n")
-            fewer = _g_texts(count) % _interleave(list(map(int.__sub__, digits, _ONES)), floats)
-            fewer_data = struct.pack(f">{count}f", *map(float, fewer.split("\n")))
         except (ValueError, OverflowError, struct.error):
             return None
-        # Each claim reads back as its float and is the nearest decimal of its length (decimals of
-        # at most 15 significant digits are equal exactly when their doubles are), and none reads
-        # back with a digit fewer (no 32-bit lane of the two is equal).
-        confirmed = (
-            read_back == data
-            and (nearest == list(claims) or list(map(float, nearest)) == claimed)
-            and not lanes.any_zero(value ^ int.from_bytes(fewer_data, "big"))
-        )
-        return floats if confirmed else None
+        if read_back != data:
+            return None  # some claim does not read back as its float
+        # Where each claim's last digit is coarser than its float's spacing (a counter's shortest
+        # text nearly always is), reading back is proof enough: a claim c with last digit unit
+        # u > ulp that reads back lies within ulp/2 of the float, so it is the nearest decimal of its
+        # length (the next lies u away), and every decimal with fewer digits is a multiple of u
+        # other than c, at least u - ulp/2 > ulp/2 away: none reads back. ``places`` counts the
+        # digits after the point plus one (a claim without a point counts more: stricter).
+        # (An exponent, as in 4.9e-26, moves the last digit: such claims take the full check.)
+        biased = map(int.__and__, map(int.__rshift__, struct.unpack(f">{count}I", data), _23S), _FFS)
+        places = map(int.__sub__, map(len, claims), map(str.find, claims, _DOTS))
+        text = "".join(claims)
+        if (
+            "e" not in text
+            and "E" not in text
+            and all(map(int.__le__, places, map(_MAX_PLACES.__getitem__, biased)))
+        ):
+            return floats
+        return floats if _shortest_column(claims, claimed, floats, value, lanes) else None
 
     return confirm
 
