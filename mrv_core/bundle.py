@@ -662,16 +662,14 @@ class BundleVerifier:
                 )
             )
             return False
-        gap = None
+        gap, well_formed = None, obj.get("kind") in RECORD_KINDS
         if obj.get("kind") == "gap":
             try:
                 gap = gap_of(obj)
             except RecordError:
-                obj = {**obj, "kind": "malformed gap"}
-            if obj.get("values") != {}:
-                obj = {**obj, "kind": "gap with values"}
+                well_formed = False
         if (
-            obj.get("kind") not in RECORD_KINDS
+            not well_formed
             or obj.get("v") != 1
             or type(seq) is not int
             or type(device) is not str

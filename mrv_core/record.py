@@ -32,6 +32,7 @@ RECORD_KINDS: Final = ("reading", "gap")
 # Why a device was not read (a gap record's ``reason``): the agent's read failures, an exception
 # carrying the Modbus exception code (``exception:2``).
 GAP_REASON = re.compile(r"(timeout|disconnected|short_response|identity_mismatch|exception(:[0-9]{1,3})?)")
+GAP_REASONS: Final = "timeout, disconnected, short_response, identity_mismatch, exception:N"
 
 
 class RecordError(ValueError):
@@ -103,13 +104,6 @@ class Seal:
     last_time: str
 
 
-def _check_head(seq: int, clock: str) -> None:
-    if seq < 1:
-        raise RecordError(f"seq starts at 1, got {seq}")
-    if clock not in CLOCK_STATES:
-        raise RecordError(f"clock state {clock!r} is not one of {', '.join(CLOCK_STATES)}")
-
-
 def build_record(
     *,
     site: str,
@@ -125,19 +119,10 @@ def build_record(
     quality: Sequence[str] = (),
 ) -> tuple[bytes, str]:
     """Canonical bytes and SHA-256 (hex) of a reading record. Pure: time is passed in."""
-    _check_head(seq, clock)
-    body = {
-        "v": FORMAT_VERSION,
-        "kind": "reading",
-        "site": site,
-        "gateway": gateway,
-        "device": device,
-        "profile": {"id": profile_id, "sha256": profile_sha256},
-        "seq": seq,
-        "prev": prev,
-        "time": format_time(time),
-        "clock": clock,
-        "values": {
+    return _encoded(
+        "reading",
+        (site, gateway, device, profile_id, profile_sha256, seq, prev, time, clock),
+        values={
             name: {
                 "value": None if v.value is None else decimal_text(v.value),
                 "unit": v.unit,
@@ -145,10 +130,8 @@ def build_record(
             }
             for name, v in values.items()
         },
-        "quality": sorted(set(quality)),
-    }
-    data = canonical_bytes(body)
-    return data, hashlib.sha256(data).hexdigest()
+        quality=sorted(set(quality)),
+    )
 
 
 def build_gap_record(
@@ -169,16 +152,32 @@ def build_gap_record(
 ) -> tuple[bytes, str]:
     """Canonical bytes and SHA-256 (hex) of a gap record: the device's chain says that ``polls``
     scheduled polls from ``start`` to ``end`` read nothing, and why. Pure: times are passed in."""
-    _check_head(seq, clock)
     if polls < 1 or not start <= end <= time:
         raise RecordError(f"a gap covers at least one poll, from {start} to {end}, before {time}")
     if not GAP_REASON.fullmatch(reason):
-        raise RecordError(
-            f"gap reason {reason!r} is not one of timeout, disconnected, short_response, exception:N"
-        )
+        raise RecordError(f"gap reason {reason!r} is not one of {GAP_REASONS}")
+    return _encoded(
+        "gap",
+        (site, gateway, device, profile_id, profile_sha256, seq, prev, time, clock),
+        gap={"from": format_time(start), "to": format_time(end), "polls": polls, "reason": reason},
+        values={},
+        quality=[],
+    )
+
+
+def _encoded(
+    kind: str, head: tuple[str, str, str, str, str, int, str, datetime, str], **fields: object
+) -> tuple[bytes, str]:
+    """Canonical bytes and SHA-256 (hex) of a record of ``kind``: the fields every record has
+    (site, gateway, device, profile id and hash, seq, prev, time, clock), and its own."""
+    site, gateway, device, profile_id, profile_sha256, seq, prev, time, clock = head
+    if seq < 1:
+        raise RecordError(f"seq starts at 1, got {seq}")
+    if clock not in CLOCK_STATES:
+        raise RecordError(f"clock state {clock!r} is not one of {', '.join(CLOCK_STATES)}")
     body = {
         "v": FORMAT_VERSION,
-        "kind": "gap",
+        "kind": kind,
         "site": site,
         "gateway": gateway,
         "device": device,
@@ -187,9 +186,7 @@ def build_gap_record(
         "prev": prev,
         "time": format_time(time),
         "clock": clock,
-        "gap": {"from": format_time(start), "to": format_time(end), "polls": polls, "reason": reason},
-        "values": {},
-        "quality": [],
+        **fields,
     }
     data = canonical_bytes(body)
     return data, hashlib.sha256(data).hexdigest()
@@ -301,8 +298,6 @@ def _parse_full(data: bytes, strict: bool) -> Record:
     profile = _field(obj, "profile", dict, what)
     values = _values(_field(obj, "values", dict, what))
     gap = gap_of(obj) if obj["kind"] == "gap" else None
-    if gap is not None and values:
-        raise RecordError("gap record: it has values")
     time_text = _field(obj, "time", str, what)
     try:
         parse_time(time_text)
@@ -334,7 +329,8 @@ def _parse_full(data: bytes, strict: bool) -> Record:
 
 
 def gap_of(obj: Mapping[str, Any]) -> Gap:
-    """The ``gap`` of a parsed gap record, checked; RecordError if it is not well formed."""
+    """The ``gap`` of a parsed gap record, checked (and that it has no values); RecordError if it is
+    not well formed."""
     what = "gap record"
     body = _field(obj, "gap", dict, what)
     start, end = _field(body, "from", str, what), _field(body, "to", str, what)
@@ -344,7 +340,9 @@ def gap_of(obj: Mapping[str, Any]) -> Gap:
     except ValueError as exc:
         raise RecordError(f"{what}: {exc}") from None
     if not ordered or polls < 1 or not GAP_REASON.fullmatch(reason):
-        raise RecordError(f"{what}: gap {body} is not from <= to <= time, polls >= 1, a known reason")
+        raise RecordError(f"{what}: gap {body} is not from <= to <= time, polls >= 1, one of {GAP_REASONS}")
+    if obj.get("values") != {}:
+        raise RecordError(f"{what}: it has values")
     return Gap(start, end, polls, reason)
 
 
