@@ -65,10 +65,11 @@ class DevicePoller:
         try:
             words = self.endpoint.read(self.plan, self.device.unit_id)
         except ModbusReadError as exc:
-            self._not_read(self.clock.now(), f"exception:{exc.code}" if exc.code is not None else exc.reason)
+            failed_at = self.clock.now()
+            self._not_read(failed_at, f"exception:{exc.code}" if exc.code is not None else exc.reason)
             self.failures += 1
             self.last_error = f"{exc.reason}: {exc}"
-            self.last_error_time = format_time(self.clock.now())
+            self.last_error_time = format_time(failed_at)
             self.buffer.count_error()
             self.skip = polls_to_skip(self.failures, self.device.poll_interval_s)
             log.warning(
@@ -103,17 +104,7 @@ class DevicePoller:
 
         def build(seq: int, prev: str) -> tuple[bytes, str]:
             return build_record(
-                site=self.site,
-                gateway=self.gateway,
-                device=self.device.id,
-                profile_id=self.profile.id,
-                profile_sha256=self.profile.sha256,
-                seq=seq,
-                prev=prev,
-                time=moment,
-                clock=self.clock.state,
-                values=reading.values,
-                quality=reading.quality,
+                **self._head(seq, prev, moment), values=reading.values, quality=reading.quality
             )
 
         was_full = self.buffer.full
@@ -127,6 +118,20 @@ class DevicePoller:
             log.warning("buffer has room again; acquisition resumed (%d refused)", self.buffer.refused)
         self.failures = 0
 
+    def _head(self, seq: int, prev: str, moment: datetime) -> dict[str, Any]:
+        """What every record of this device says first, readings and gap records alike."""
+        return {
+            "site": self.site,
+            "gateway": self.gateway,
+            "device": self.device.id,
+            "profile_id": self.profile.id,
+            "profile_sha256": self.profile.sha256,
+            "seq": seq,
+            "prev": prev,
+            "time": moment,
+            "clock": self.clock.state,
+        }
+
     def _identified(self, moment: datetime) -> bool:
         """Check the device's identification against its profile when it first answers, after it
         was not read (it may have been replaced) and every ``identify_every_s``; False if its
@@ -135,9 +140,8 @@ class DevicePoller:
         if policy == "off" or not self.profile.identification:
             return True
         due = (
-            self.identity is None
+            self.identified_at is None  # never identified (identity and identified_at go together)
             or self.unread.polls > 0
-            or self.identified_at is None
             or (moment - self.identified_at).total_seconds() >= self.device.identify_every_s
         )
         if due:
@@ -146,22 +150,18 @@ class DevicePoller:
             except ModbusReadError as exc:
                 check = IdentityCheck({}, (f"identification not read: {exc}",))
             if check.problems != (self.identity.problems if self.identity else ()):
-                log.log(
-                    logging.WARNING if check.problems else logging.INFO,
-                    "device %s: %s",
-                    self.device.id,
-                    "identification does not match profile "
-                    + self.profile.id
-                    + ": "
-                    + "; ".join(check.problems)
-                    + (
-                        " (readings refused)"
-                        if policy == "refuse"
-                        else " (readings flagged identity_mismatch)"
+                if check.problems:
+                    log.warning(
+                        "device %s: identification does not match profile %s: %s (readings %s)",
+                        self.device.id,
+                        self.profile.id,
+                        "; ".join(check.problems),
+                        "refused" if policy == "refuse" else "flagged identity_mismatch",
                     )
-                    if check.problems
-                    else f"identified as {self.profile.id}: {dict(check.texts)}",
-                )
+                else:
+                    log.info(
+                        "device %s: identified as %s: %s", self.device.id, self.profile.id, dict(check.texts)
+                    )
             self.identity, self.identified_at = check, moment
         if self.identity is not None and self.identity.problems and policy == "refuse":
             self._not_read(moment, "identity_mismatch")
@@ -186,21 +186,8 @@ class DevicePoller:
         start, end, polls, reason = unread.start, unread.end, unread.polls, unread.reason
 
         def build(seq: int, prev: str) -> tuple[bytes, str]:
-            return build_gap_record(
-                site=self.site,
-                gateway=self.gateway,
-                device=self.device.id,
-                profile_id=self.profile.id,
-                profile_sha256=self.profile.sha256,
-                seq=seq,
-                prev=prev,
-                time=moment,
-                clock=self.clock.state,
-                start=start,
-                end=end,
-                polls=polls,
-                reason=reason,
-            )
+            head = self._head(seq, prev, moment)
+            return build_gap_record(**head, start=start, end=end, polls=polls, reason=reason)
 
         try:
             self.buffer.append_reading(self.device.id, moment, build)
