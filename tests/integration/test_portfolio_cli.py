@@ -4,11 +4,7 @@ through the real ingest path with signed records of two projects (one with a cos
 from __future__ import annotations
 
 import json
-import os
-import pty
-import select
 import subprocess
-import time
 from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
 from typing import Any
@@ -16,7 +12,7 @@ from typing import Any
 from collector.processing import Ingestor, ingest_messages
 from collector.store.sqlite import SqliteStore
 from tests.factory import Gateway, energy_value
-from tests.harness.programs import command
+from tests.harness.programs import command, run_on_a_terminal
 
 PV_PERIODS = [("2026-01-02", "2026-01-03"), ("2026-01-04", "2026-01-04")]  # Asia/Ulaanbaatar
 CHILLER_PERIODS = [("2026-01-01", "2026-01-02"), ("2026-01-03", "2026-01-03")]  # Asia/Jakarta
@@ -262,27 +258,9 @@ def test_plan_exit_codes(tmp_path: Path) -> None:
 def test_portfolio_progress_only_on_a_terminal(tmp_path: Path) -> None:
     projects = _projects(tmp_path)
     config = _store(tmp_path, projects)
-    leader, follower = pty.openpty()
     argv = command("collector", "portfolio", "--config", str(config))
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=follower, text=True)
-    os.close(follower)
-    seen = b""
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([leader], [], [], 1)
-        if ready:
-            try:
-                chunk = os.read(leader, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            seen += chunk
-        elif proc.poll() is not None:
-            break
-    stdout, _ = proc.communicate(timeout=60)
-    os.close(leader)
-    assert proc.returncode == 0
+    returncode, stdout, seen = run_on_a_terminal(argv)
+    assert returncode == 0
     assert (
         b"TEST-PV 2026-01-02 to 2026-01-03: [" in seen and b"TEST-CHILLER 2026-01-03 to 2026-01-03: [" in seen
     )

@@ -12,12 +12,8 @@ import csv
 import io
 import json
 import math
-import os
-import pty
-import select
 import shutil
 import subprocess
-import time
 from collections.abc import Mapping
 from datetime import date, timedelta
 from decimal import Decimal
@@ -35,7 +31,7 @@ from mrv_core.methodologies import registry
 from mrv_core.record import Value
 from mrv_core.report import FixedSpec, MemoryRecordSource, Period, PointSpec, ProjectSpec, compute_report
 from tests.factory import Gateway, energy_value
-from tests.harness.programs import command
+from tests.harness.programs import command, run_on_a_terminal
 
 ROOT = Path(__file__).parents[2]
 SCRIPT = "<script>alert('x')</script> & roof"
@@ -619,27 +615,9 @@ def test_xlsx_needs_out_and_progress_shows_only_on_a_terminal(tmp_path: Path) ->
                 "--to", PV_PERIOD[1], "--format", "xlsx")  # fmt: skip
     assert done.returncode == 2 and "--format xlsx writes a workbook: give --out" in done.stderr
     # stderr on a terminal: the progress bars of the report and of the daily values
-    leader, follower = pty.openpty()
     argv = command("collector", "report", "--config", str(config), "--project", str(project), "--from",
                    PV_PERIOD[0], "--to", PV_PERIOD[1], "--format", "csv")  # fmt: skip
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=follower, text=True)
-    os.close(follower)
-    seen = b""
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([leader], [], [], 1)
-        if ready:
-            try:
-                chunk = os.read(leader, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            seen += chunk
-        elif proc.poll() is not None:
-            break
-    stdout, _ = proc.communicate(timeout=60)
-    os.close(leader)
-    assert proc.returncode == 0
+    returncode, stdout, seen = run_on_a_terminal(argv)
+    assert returncode == 0
     assert b"report: [" in seen and b"daily values: [" in seen and b"100.0%" in seen
     assert stdout.startswith("# monitoring report")  # stdout stays clean
