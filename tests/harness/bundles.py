@@ -6,7 +6,21 @@ import json
 import subprocess
 from pathlib import Path
 
+from collector.gateways import Enrollment, enroll, save_registry
+from collector.processing import Ingestor
+from collector.store.sqlite import SqliteStore
+from mrv_core.keyring import Registry
+from tests.factory import Gateway
 from tests.harness.programs import command
+
+
+def enrolled_store(folder: Path, gw: Gateway) -> tuple[SqliteStore, Ingestor]:
+    """The collector's side for one test gateway: its key enrolled in ``folder``/gateways.json and
+    an ingestor into the store ``folder``/c.sqlite (what export_bundle reads)."""
+    registry = enroll(Registry(), Enrollment(gw.gateway, gw.site, gw.signer.key_id, gw.public_key.b64), "")
+    save_registry(folder / "gateways.json", registry)
+    store = SqliteStore(folder / "c.sqlite")
+    return store, Ingestor(store, registry.keyring(), clock_ms=lambda: 0)
 
 
 def export_bundle(

@@ -34,16 +34,13 @@ from agent.modbus import TcpEndpoint
 from agent.plan import plan_reads
 from agent.simulator import SimulatedMeter, Simulator, sunspec_meters, sunspec_profile
 from agent.sunspec import profile_yaml, simulated_map
-from collector.gateways import Enrollment, enroll, save_registry
-from collector.processing import Ingestor, ingest_messages
-from collector.store.sqlite import SqliteStore
+from collector.processing import ingest_messages
 from mrv_core import bundle as bundle_module
 from mrv_core.config_errors import load_yaml_text
-from mrv_core.keyring import Registry
 from mrv_core.profile_schema import load_profile, load_profile_dir, parse_profile
 from mrv_core.record import Value
 from tests.factory import Gateway
-from tests.harness.bundles import export_bundle
+from tests.harness.bundles import enrolled_store, export_bundle
 from tests.harness.procs import Proc, free_port, port_open, wait_for
 from tests.harness.programs import command
 
@@ -402,10 +399,7 @@ def _sunspec_bundle(tmp_path: Path, wrong_claim: int | None) -> tuple[Path, int]
     (device,) = sunspec_meters(103, _clock(elapsed), {UNIT: CAPACITY_KW})
     plan = plan_reads(profile.registers, profile.max_registers_per_request, profile.max_gap_registers)
     gw = Gateway(gateway="gw-s", site="site-s")
-    registry = enroll(Registry(), Enrollment(gw.gateway, gw.site, gw.signer.key_id, gw.public_key.b64), "")
-    save_registry(tmp_path / "gateways.json", registry)
-    store = SqliteStore(tmp_path / "c.sqlite")
-    ingestor = Ingestor(store, registry.keyring(), clock_ms=lambda: 0)
+    store, ingestor = enrolled_store(tmp_path, gw)
     count = 0
     for block in range(24):
         records = []

@@ -34,7 +34,7 @@ from mrv_core.record import Value, build_seal
 from mrv_core.registers import encode_value, words_to_hex
 from mrv_core.signing import Signer
 from tests.factory import TEST_PROFILE_YAML, Gateway
-from tests.harness.bundles import export_bundle
+from tests.harness.bundles import enrolled_store, export_bundle
 from tests.harness.programs import command
 
 ONE = Decimal(1)
@@ -466,10 +466,7 @@ def _float_site(tmp_path: Path, wrong_claim: int | None, *, flat: bool = False) 
     profile = load_profile(SDM630)
     spec = profile.register("energy_active_export_total")
     gw = Gateway(gateway="gw-v", site="site-v")
-    registry = enroll(Registry(), Enrollment(gw.gateway, gw.site, gw.signer.key_id, gw.public_key.b64), "")
-    save_registry(tmp_path / "gateways.json", registry)
-    store = SqliteStore(tmp_path / "c.sqlite")
-    ingestor = Ingestor(store, registry.keyring(), clock_ms=lambda: 0)
+    store, ingestor = enrolled_store(tmp_path, gw)
     count = 0
     for block in range(24):
         records = []
@@ -543,10 +540,7 @@ def test_a_signed_gap_goes_through_ingest_export_and_verification(
     exported in the device's chain, and the verifier accepts it (no missing record, no chain break)
     and reproduces the report, which names the unread polls and excludes the increase (RE)."""
     gw = Gateway(gateway="gw-v", site="site-v")
-    registry = enroll(Registry(), Enrollment(gw.gateway, gw.site, gw.signer.key_id, gw.public_key.b64), "")
-    save_registry(tmp_path / "gateways.json", registry)
-    store = SqliteStore(tmp_path / "c.sqlite")
-    ingestor = Ingestor(store, registry.keyring(), clock_ms=lambda: 0)
+    store, ingestor = enrolled_store(tmp_path, gw)
     for block in range(40):  # as _fill: 6 readings per device and seal, every 15 minutes
         records = []
         for i in range(6):
