@@ -357,10 +357,13 @@ def column_confirmer(
         # u > ulp that reads back lies within ulp/2 of the float, so it is the nearest decimal of its
         # length (the next lies u away), and every decimal with fewer digits is a multiple of u
         # other than c, at least u - ulp/2 > ulp/2 away: none reads back. ``places`` counts the
-        # digits after the point plus one (a claim without a point counts more: stricter).
-        # (An exponent, as in 4.9e-26, moves the last digit: such claims take the full check.)
+        # digits after the point plus one; an integer claim's last digit unit is at least 1, so it
+        # counts 1. (An exponent, as in 4.9e-26, moves the last digit: such claims take the full check.)
         biased = map(int.__and__, map(int.__rshift__, struct.unpack(f">{count}I", data), _23S), _FFS)
-        places = map(int.__sub__, map(len, claims), map(str.find, claims, _DOTS))
+        points = list(map(str.find, claims, _DOTS))
+        places = list(map(int.__sub__, map(len, claims), points))
+        if -1 in points:  # a counter at a whole number, now and then
+            places = [1 if point < 0 else place for point, place in zip(points, places, strict=True)]
         text = "".join(claims)
         if (
             "e" not in text

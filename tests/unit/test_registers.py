@@ -239,3 +239,37 @@ def test_column_confirmer_on_mixed_columns() -> None:
         assert (column(raws, claims) is not None) == alone
         confirmed += alone
     assert confirmed > 100  # honest columns of random floats are confirmed here, not left to the slow path
+
+
+def test_column_confirmer_proves_whole_number_claims_by_reading_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A counter at a whole number (10005 between 10004.95 and 10005.05) has a last digit unit of 1,
+    coarser than the float's spacing: reading back proves it, as it does the others, and a wrong
+    whole number still fails. Above 2^24, where floats are further apart than 1, it does not."""
+    import mrv_core.registers as registers_module
+
+    calls: list[int] = []
+    original = registers_module._shortest_column
+
+    def counting(*args: object) -> bool:
+        calls.append(1)
+        return original(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(registers_module, "_shortest_column", counting)
+    column, decode = column_confirmer("f32", "ABCD", ONE), hex_decoder("f32", "ABCD", ONE)
+    assert column is not None
+    values = [Decimal(10_000) + Decimal("0.05") * k for k in range(80, 121)]  # 10004 .. 10006
+    raws = [words_to_hex(encode_value(v, "f32", "ABCD", ONE)).encode() for v in values]
+    claims = [decimal_text(decode(raw.decode()) or Decimal(0)) for raw in raws]
+    assert {"10004", "10005", "10006"} <= set(claims)
+    assert column(raws, claims) is not None
+    assert calls == []
+    for index in (claims.index("10005"), 3):
+        wrong = list(claims)
+        wrong[index] = str(int(Decimal(claims[index])) + 1)
+        assert column(raws, wrong) is None
+    big = [
+        words_to_hex(encode_value(Decimal(2**24 + 2 * k), "f32", "ABCD", ONE)).encode() for k in range(1, 4)
+    ]
+    big_claims = [decimal_text(decode(raw.decode()) or Decimal(0)) for raw in big]
+    assert column(big, big_claims) is not None
+    assert calls  # whole numbers beyond 2^24 take the full rule
