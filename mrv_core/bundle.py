@@ -285,9 +285,11 @@ class _Use:
             claims = b"\n".join(texts).decode("ascii").split("\n")
         except UnicodeDecodeError:
             return None
-        if self.confirm_column is not None and self._confirm_column(self.confirm_column, raws, claims):
-            floats = list(map(float, claims))  # confirmed: only the Decimals a counter run reads are made
-            return _Decimals(claims), unit, floats == sorted(floats)
+        floats = (
+            None if self.confirm_column is None else self._confirm_column(self.confirm_column, raws, claims)
+        )
+        if floats is not None:  # confirmed: only the Decimals a counter run reads are made
+            return _Decimals(claims), unit, list(floats) == sorted(floats)
         try:
             decimals = list(map(Decimal, claims))
             raw_texts = b"\n".join(raws).decode("ascii").split("\n")
@@ -304,22 +306,23 @@ class _Use:
         confirm: Callable[[Sequence[bytes], Sequence[str]], tuple[float, ...] | None],
         raws: Sequence[bytes],
         claims: list[str],
-    ) -> bool:
-        """Whether every claim is what its raw words decode to; pairs confirmed before (a counter
-        that did not move, meters that read the same) are not confirmed again."""
+    ) -> Sequence[float] | None:
+        """The values of a column (in an order-preserving form: the claims' or their raw floats') if
+        every claim is what its raw words decode to, else None; a column whose every pair was
+        confirmed before (a counter that stopped) is not confirmed again. A raw with two claims is
+        confirmed only if both are its value."""
         known = self.confirmed
-        if list(map(known.get, raws)) == claims:
-            return True
-        pairs = [(raw, claim) for raw, claim in zip(raws, claims, strict=True) if known.get(raw) != claim]
-        todo = dict(pairs)
-        if len(todo) != len(set(pairs)) or any(raw in known for raw in todo):
-            return False  # the same raw words with two claims: value by value says which is wrong
-        if confirm(list(todo), list(todo.values())) is None:
-            return False
-        if len(known) + len(todo) > DECODE_CACHE:
+        if known.get(raws[0]) == claims[0] and list(map(known.get, raws)) == claims:
+            return list(map(float, claims))
+        floats = confirm(raws, claims)
+        if floats is None:
+            return None
+        # A moving counter never repeats: only where a column ends is kept, which is where a counter
+        # that stops (a PV plant's at night) goes on reading.
+        if len(known) >= DECODE_CACHE:
             known.clear()
-        known.update(todo)
-        return True
+        known[raws[-1]] = claims[-1]
+        return floats
 
 
 class _Decimals(Sequence[Decimal]):

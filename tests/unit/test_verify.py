@@ -158,3 +158,22 @@ def test_a_column_with_the_same_raw_words_under_two_claims_is_not_confirmed() ->
     assert use.confirmed == {raw: right}
     assert not use._confirm_column(confirm, [raw], [wrong])  # known with another claim
     assert use._confirm_column(confirm, [raw, raw, raw], [right] * 3)  # from the cache
+
+
+def test_a_confirmed_column_says_whether_it_never_falls() -> None:
+    """A counter's column, confirmed by its raw floats or from the cache, tells the counter it never
+    falls (so the run is taken whole); one that falls says so (and goes step by step)."""
+    from mrv_core.bundle import _Use
+    from mrv_core.registers import column_confirmer, encode_value, hex_confirmer, words_to_hex
+
+    one = Decimal(1)
+    confirm = column_confirmer("f32", "ABCD", one)
+    assert confirm is not None
+    use = _Use("q", hex_confirmer("f32", "ABCD", one), confirm, {}, {}, [])
+    claims = ["10000.05", "10000.1", "10000.15"]
+    raws = [words_to_hex(encode_value(Decimal(c), "f32", "ABCD", one)).encode() for c in claims]
+    for _ in range(2):  # confirmed, then from the cache
+        checked = use.check_column(raws, [b"kWh"] * 3, [c.encode() for c in claims])
+        assert checked is not None and checked[2] is True and list(checked[0]) == list(map(Decimal, claims))
+    fell = use.check_column(raws[::-1], [b"kWh"] * 3, [c.encode() for c in claims[::-1]])
+    assert fell is not None and fell[2] is False
