@@ -57,7 +57,7 @@ START = datetime(2026, 1, 1, tzinfo=UTC)
 def _values(minute: int, meter: int) -> dict[str, Value]:
     raw = {
         "energy_active_export_total": 10_000 + meter * 100 + minute * 0.05,
-        "energy_active_import_total": 500 + minute * 0.001,
+        "energy_active_import_total": 500 + meter * 10 + minute * 0.001,  # every meter its own
         "power_active_total": -3000.0 - meter,
     }
     out = {}
