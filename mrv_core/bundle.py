@@ -29,6 +29,7 @@ import functools
 import hashlib
 import itertools
 import json
+import operator
 import re
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -219,10 +220,13 @@ def _valid_time(text: str) -> bool:
     return True
 
 
+_DAY: Final = operator.itemgetter(slice(0, 10))  # YYYY-MM-DD of a record time
+
+
 def _valid_dates(times: Iterable[bytes]) -> bool:
     """Whether the dates of these record times exist (the layout regex has checked the rest)."""
     try:
-        for day in {time[:10] for time in times}:
+        for day in set(map(_DAY, times)):
             date.fromisoformat(day.decode("ascii"))
     except ValueError:
         return False
@@ -434,6 +438,7 @@ class BundleVerifier:
     decoded: dict[tuple[Any, ...], dict[str, Decimal]] = field(default_factory=dict)
     confirmed: dict[tuple[Any, ...], dict[bytes, str]] = field(default_factory=dict)
     leaf_texts: list[bytes] = field(default_factory=list)  # b"0", b"1", ...: leaf numbers as written
+    leaf_tuples: dict[int, tuple[bytes, ...]] = field(default_factory=dict)  # the same, per seal size
     # seals wholly outside a project's period: (gateway, seq, side, record hashes, first time, last time)
     context: list[tuple[str, int, str, set[str], str, str]] = field(default_factory=list)
 
@@ -862,19 +867,22 @@ class BundleVerifier:
                 seal.site.encode(),
             ):
                 rows = _layout(clock, gateway, site).findall(block)
-        while len(self.leaf_texts) < len(rows):
-            self.leaf_texts.append(b"%d" % len(self.leaf_texts))
-        if (
-            rows
-            and len(rows) == lines
-            and [row[0] for row in rows] == self.leaf_texts[:lines]
-            and _valid_dates(row[6] for row in rows)
-        ):
-            self._fast_seal(seal, rows)
+        fields = list(zip(*rows, strict=True)) if rows and len(rows) == lines else None
+        if fields is not None and fields[0] == self._leaves(lines) and _valid_dates(fields[6]):
+            self._fast_seal(seal, fields)
         else:
             self._full_seal(seal, block.split(b"\n") if block else [])
 
-    def _fast_seal(self, seal: Any, rows: list[tuple[bytes, ...]]) -> None:
+    def _leaves(self, count: int) -> tuple[bytes, ...]:
+        """(b"0", b"1", ...): the leaf numbers of a seal of ``count`` records as written."""
+        while len(self.leaf_texts) < count:
+            self.leaf_texts.append(b"%d" % len(self.leaf_texts))
+        leaves = self.leaf_tuples.get(count)
+        if leaves is None:
+            leaves = self.leaf_tuples[count] = tuple(self.leaf_texts[:count])
+        return leaves
+
+    def _fast_seal(self, seal: Any, fields: list[tuple[bytes, ...]]) -> None:
         """A seal of one layout (see _layout) in leaf order: the same checks as _full_seal, kept lean.
 
         Work is done a column at a time and a device at a time, so that the
@@ -884,7 +892,7 @@ class BundleVerifier:
         which says what is wrong. Values are parsed only where the report reads
         them (everywhere with ``all_values``).
         """
-        _, datas, devices, prevs, profiles, seqs, times, texts = zip(*rows, strict=True)
+        _, datas, devices, prevs, profiles, seqs, times, texts = fields
         sha256 = hashlib.sha256
         digests = [sha256(data).digest() for data in datas]
         if merkle_root(digests).hex() != seal.root:
@@ -893,13 +901,18 @@ class BundleVerifier:
         self._remember_context(seal, digests)
         hexes = list(map(binascii.hexlify, digests))
         columns = _Columns(datas, digests, hexes, prevs, seqs, times, texts)
-        by_device = sorted(range(len(rows)), key=devices.__getitem__)  # stable: leaf order per device
+        by_device = sorted(range(len(datas)), key=devices.__getitem__)  # stable: leaf order per device
         verified = 0
+        seal_shas = set(profiles)
+        one_profile = seal_shas.pop().decode() if len(seal_shas) == 1 else None
         for device, run in itertools.groupby(by_device, key=devices.__getitem__):
             rows_of_device = list(run)
-            shas = {profiles[i] for i in rows_of_device}
-            # A device whose records name two profiles in one seal goes record by record ("" is no profile).
-            profile_sha = shas.pop().decode() if len(shas) == 1 else ""
+            profile_sha = one_profile
+            if profile_sha is None:
+                shas = set(map(profiles.__getitem__, rows_of_device))
+                # A device whose records name two profiles in one seal goes record by record ("" is
+                # no profile).
+                profile_sha = shas.pop().decode() if len(shas) == 1 else ""
             verified += self._fast_run(seal, device.decode(), rows_of_device, columns, profile_sha)
         self.result.verified_records += verified
 
