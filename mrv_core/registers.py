@@ -267,6 +267,30 @@ def _lanes(count: int) -> _Lanes:
 
 
 @functools.lru_cache(maxsize=64)
+def _too_many_places(most: int) -> re.Pattern[str]:
+    """A claim (one per line) with ``most`` or more characters after its point."""
+    return re.compile(r"\.[^\n]{" + str(most) + "}")
+
+
+def _places_within(text: str, claims: Sequence[str], data: bytes, exponents: int, lanes: _Lanes) -> bool:
+    """Whether every claim's last digit is coarser than its float's spacing (see column_confirmer):
+    ``places``, the characters after the point plus one (1 for a claim without a point, whose last
+    digit unit is at least 1), is at most _MAX_PLACES of the float's exponent. A counter's run
+    nearly always keeps one exponent: then one search of the column's text says it."""
+    low = exponents & 0xFF
+    if exponents == low * lanes.ones:  # every float of the column has this biased exponent
+        most = _MAX_PLACES[low]
+        return most > 0 and _too_many_places(most).search(text) is None
+    count = len(claims)
+    biased = map(int.__and__, map(int.__rshift__, struct.unpack(f">{count}I", data), _23S), _FFS)
+    points = list(map(str.find, claims, _DOTS))
+    places = list(map(int.__sub__, map(len, claims), points))
+    if -1 in points:
+        places = [1 if point < 0 else place for point, place in zip(points, places, strict=True)]
+    return all(map(int.__le__, places, map(_MAX_PLACES.__getitem__, biased)))
+
+
+@functools.lru_cache(maxsize=64)
 def _g_texts(count: int) -> str:
     """A %-format of ``count`` floats, each to its own number of significant digits, one per line."""
     return "\n".join(["%.*g"] * count)
@@ -359,17 +383,8 @@ def column_confirmer(
         # other than c, at least u - ulp/2 > ulp/2 away: none reads back. ``places`` counts the
         # digits after the point plus one; an integer claim's last digit unit is at least 1, so it
         # counts 1. (An exponent, as in 4.9e-26, moves the last digit: such claims take the full check.)
-        biased = map(int.__and__, map(int.__rshift__, struct.unpack(f">{count}I", data), _23S), _FFS)
-        points = list(map(str.find, claims, _DOTS))
-        places = list(map(int.__sub__, map(len, claims), points))
-        if -1 in points:  # a counter at a whole number, now and then
-            places = [1 if point < 0 else place for point, place in zip(points, places, strict=True)]
-        text = "".join(claims)
-        if (
-            "e" not in text
-            and "E" not in text
-            and all(map(int.__le__, places, map(_MAX_PLACES.__getitem__, biased)))
-        ):
+        text = "\n".join(claims)
+        if "e" not in text and "E" not in text and _places_within(text, claims, data, exponents, lanes):
             return floats
         return floats if _shortest_column(claims, claimed, floats, value, lanes) else None
 

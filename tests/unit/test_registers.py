@@ -273,3 +273,20 @@ def test_column_confirmer_proves_whole_number_claims_by_reading_back(monkeypatch
     big_claims = [decimal_text(decode(raw.decode()) or Decimal(0)) for raw in big]
     assert column(big, big_claims) is not None
     assert calls  # whole numbers beyond 2^24 take the full rule
+
+
+def test_column_confirmer_counts_every_character_after_the_point() -> None:
+    """float() reads '10000.0_0_0_0_5' as 10000.00005, which rounds to the float 10000 (1e4 is
+    10000's shortest text): a claim that reads back but hides digits behind underscores must not
+    pass for its raw words, in a column of one exponent or across two."""
+    column, decode = column_confirmer("f32", "ABCD", ONE), hex_decoder("f32", "ABCD", ONE)
+    assert column is not None
+    for values in (["10000.05", "10000.1", "10000"], ["16383.95", "16384.05", "10000"]):
+        raws = [words_to_hex(encode_value(Decimal(v), "f32", "ABCD", ONE)).encode() for v in values]
+        claims = [decimal_text(decode(raw.decode()) or Decimal(0)) for raw in raws]
+        assert column(raws, claims) is not None  # honest, across a power of two or not
+        for sly in ("10000.0_0_0_0_5", "10000.00005", "10000.0 "):
+            assert float(sly) != 10000.0 or sly.endswith(" ")
+            wrong = [*claims[:-1], sly]
+            confirmed = column(raws, wrong)
+            assert confirmed is None or Decimal(sly.replace("_", "")) == Decimal(10000), (values, sly)
