@@ -850,28 +850,49 @@ class BundleVerifier:
             self.result.add(Finding(MANIFEST_MISMATCH, f"{SEALS} does not match its SHA-256 in the manifest"))
 
     def _one_seal(self, header: bytes, block: bytes) -> None:
-        lines = block.count(b"\n") + 1 if block else 0
         self.result.seals += 1
-        self.result.records += lines
         seal = self._open_seal(header)
+        fields = None if seal is None else self._layout_fields(seal, block)
+        # Lines are counted only where the layout did not account for them all (a count is a pass
+        # over the block byte by byte).
+        if fields is not None:
+            self.result.records += len(fields[0])
+        else:
+            self.result.records += block.count(b"\n") + 1 if block else 0
         if seal is None:
             return
         self.result.gateways.add(seal.gateway)
         self._check_seal_chain(seal)
-        first = _FIRST_LINE.match(block)
-        rows: list[tuple[bytes, ...]] = []
-        if first is not None and lines == seal.count:
-            clock, gateway, site = first.groups()
-            if clock.decode() in CLOCK_STATES and (gateway, site) == (
-                seal.gateway.encode(),
-                seal.site.encode(),
-            ):
-                rows = _layout(clock, gateway, site).findall(block)
-        fields = list(zip(*rows, strict=True)) if rows and len(rows) == lines else None
-        if fields is not None and fields[0] == self._leaves(lines) and _valid_dates(fields[6]):
+        if fields is not None:
             self._fast_seal(seal, fields)
         else:
             self._full_seal(seal, block.split(b"\n") if block else [])
+
+    def _layout_fields(self, seal: Any, block: bytes) -> list[tuple[bytes, ...]] | None:
+        """The fields of a seal's records a column each (leaf, record, device, prev, profile sha256,
+        seq, time, values) when every line is a record of one layout (see _layout) in leaf order and
+        their number is the seal's; else None."""
+        first = _FIRST_LINE.match(block)
+        if first is None:
+            return None
+        clock, gateway, site = first.groups()
+        if clock.decode() not in CLOCK_STATES or (gateway, site) != (
+            seal.gateway.encode(),
+            seal.site.encode(),
+        ):
+            return None
+        rows = _layout(clock, gateway, site).findall(block)
+        if len(rows) != seal.count or not rows:
+            return None
+        fields = list(zip(*rows, strict=False))  # rows of one regex: all of one length
+        leaves, datas = fields[0], fields[1]
+        # Whole lines each (the regex is anchored at both ends), so covering the block's length
+        # means no line was left out: leaf, space, record, and a newline between lines.
+        if sum(map(len, leaves)) + sum(map(len, datas)) + 2 * len(rows) - 1 != len(block):
+            return None
+        if fields[0] != self._leaves(len(rows)) or not _valid_dates(fields[6]):
+            return None
+        return fields
 
     def _leaves(self, count: int) -> tuple[bytes, ...]:
         """(b"0", b"1", ...): the leaf numbers of a seal of ``count`` records as written."""
