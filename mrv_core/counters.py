@@ -334,6 +334,23 @@ class CounterRun:
         self.last = CounterReading(times[-1], seqs[-1], values[-1], unit, hashes[-1], valid)
         self.count += len(seqs)
 
+    def add_span(self, first: CounterReading, last: CounterReading, count: int) -> None:
+        """``count`` consecutive readings from ``first`` to ``last`` (seq order) that are plain among
+        themselves (no gap, no fall, one unit, one calibration validity): the same as add() for each.
+        A store's hourly counter summary is such a span (mrv_core.counter_hours)."""
+        self.add(first)  # whatever lies between the last reading and this one
+        if count < 2:
+            return
+        # add() for the second reading: a plain step, which closes the open segment only where the
+        # calibration validity changes here; the steps after it are plain in one segment.
+        valid = first.valid and last.valid
+        if self.segment_valid is not None and self.segment_valid != valid:
+            self._close_segment(first)
+            self.segment = first
+        self.segment_valid = valid
+        self.last = last
+        self.count += count - 1
+
     def _segment_energy(self, end: CounterReading) -> Decimal:
         start = self.segment
         if start is None:

@@ -497,6 +497,28 @@ class _LazyValues(Mapping[str, Value]):
 _VALUE_TEXT = re.compile(rb'"([a-z0-9_]+)":\{"raw":"[^"]*","unit":"[^"]*","value":"([^"]*)"\}')
 
 
+@functools.lru_cache(maxsize=8)
+def _named_entries(names: frozenset[str]) -> re.Pattern[bytes]:
+    """The entries of a values text whose names are among ``names``: (name, unit, decimal text)."""
+    alternatives = b"|".join(re.escape(name.encode()) for name in sorted(names))
+    return re.compile(rb'"(' + alternatives + rb')":\{"raw":"[^"]*","unit":"([^"]*)","value":"([^"]*)"\}')
+
+
+def value_entries(values: Mapping[str, Value], names: frozenset[str]) -> list[tuple[str, str, str]]:
+    """(name, unit, decimal text) of the values among ``names`` that have one, in name order; one
+    regex for a common-layout record (the store's counter summaries at ingest)."""
+    if isinstance(values, _LazyValues):
+        return [
+            (name.decode("ascii"), unit.decode("ascii"), text.decode("ascii"))
+            for name, unit, text in _named_entries(names).findall(values.text)
+        ]
+    return [
+        (name, value.unit, str(value.value))
+        for name, value in sorted(values.items())
+        if name in names and value.value is not None
+    ]
+
+
 @functools.lru_cache(maxsize=256)
 def _one_value(name: str) -> re.Pattern[bytes]:
     return re.compile(

@@ -1,0 +1,204 @@
+"""Hourly summaries of counter readings: what a store keeps at ingest so that a report over a
+monitoring year reads about 9,000 summaries per monitoring point instead of 525,600 records.
+
+A summary is an index over stored records, not evidence: the records stay the
+evidence and a verifier recomputes from them alone. The report uses a summary
+only where feeding it is the same as feeding the hour's records one by one
+(:meth:`mrv_core.counters.CounterRun.add_span`): every record of the device in
+that hour is a reading with the quantity's value, in one unit, seqs
+consecutive, values never falling. Anything else (a gap record, a missing
+value, a fall, a duplicate or late delivery that does not continue the hour)
+marks the summary unclean, and the report reads that hour's records. Pure: no
+store, no clock.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import operator
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields, replace
+from decimal import Decimal, InvalidOperation
+from typing import Any, NamedTuple
+
+from mrv_core.record import Record, value_entries
+from mrv_core.units import QUANTITIES
+
+HOUR_MS = 3_600_000
+ALL = ""  # the quantity of a device's summary of its records of any kind in the hour
+
+# Quantities summarised: the cumulative counters of the shared vocabulary.
+COUNTERS = frozenset(name for name, (_, counter) in QUANTITIES.items() if counter)
+
+
+@dataclass(frozen=True, slots=True)
+class HourSpan:
+    """One quantity of one device over one UTC hour (``quantity`` ALL: its records of any kind).
+
+    ``clean``: the hour's records are consecutive in seq and, for a quantity, each holds its value
+    in ``unit`` and none falls; only then do first and last say all there is to say."""
+
+    gateway: str
+    device: str
+    quantity: str
+    hour_ms: int
+    count: int
+    clean: bool
+    first_seq: int
+    last_seq: int
+    first_time: str = ""
+    last_time: str = ""
+    first_value: str = ""
+    last_value: str = ""
+    first_hash: str = ""
+    last_hash: str = ""
+    unit: str = ""
+
+    @property
+    def key(self) -> tuple[str, str, str, int]:
+        return (self.gateway, self.device, self.quantity, self.hour_ms)
+
+    def row(self) -> tuple[Any, ...]:
+        """The fields in order (a store's row)."""
+        return _FIELDS(self)
+
+
+_FIELDS = operator.attrgetter(*(field.name for field in fields(HourSpan)))
+
+
+class CounterRow(NamedTuple):
+    """One stored record as a summary sees it: counters maps quantity -> (unit, decimal text) for
+    the cumulative counters that have a value (a gap record has none). A tuple: ingest makes one
+    per record."""
+
+    gateway: str
+    device: str
+    seq: int
+    time_ms: int
+    time: str
+    hash: str
+    counters: Mapping[str, tuple[str, str]]
+
+
+def summarize(rows: Iterable[CounterRow]) -> dict[tuple[str, str, str, int], HourSpan]:
+    """The summaries of a batch of records (any order, any devices), one per device, hour and
+    quantity, plus the device's ALL summary per hour. (Ingest runs this on every record: the work
+    per record is done by C calls over a group's columns.)"""
+    groups: dict[tuple[str, str, int], list[CounterRow]] = {}
+    for row in rows:
+        groups.setdefault((row.gateway, row.device, row.time_ms - row.time_ms % HOUR_MS), []).append(row)
+    out: dict[tuple[str, str, str, int], HourSpan] = {}
+    for (gateway, device, hour), group in groups.items():
+        group.sort(key=_SEQ)
+        seqs = list(map(_SEQ, group))
+        consecutive = seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+        every = HourSpan(gateway, device, ALL, hour, len(group), consecutive, seqs[0], seqs[-1])
+        out[every.key] = every
+        counters = list(map(_COUNTERS, group))
+        for quantity in sorted(set().union(*counters)):
+            span = _span(every, quantity, group, list(map(dict.get, counters, itertools.repeat(quantity))))
+            out[span.key] = span
+    return out
+
+
+_SEQ = operator.itemgetter(2)  # CounterRow.seq
+_COUNTERS = operator.itemgetter(6)  # CounterRow.counters
+_UNIT, _TEXT = operator.itemgetter(0), operator.itemgetter(1)
+
+
+def _span(
+    every: HourSpan, quantity: str, group: list[CounterRow], entries: list[tuple[str, str] | None]
+) -> HourSpan:
+    """``quantity``'s summary of a device's records of one hour (``every``: their ALL summary;
+    ``entries``: each record's (unit, text) of the quantity, None where it has none)."""
+    if None in entries:
+        group = [row for row, entry in zip(group, entries, strict=True) if entry is not None]
+        present = [entry for entry in entries if entry is not None]
+        clean = False
+    else:
+        present = entries  # type: ignore[assignment]
+        clean = every.clean and len(set(map(_UNIT, present))) == 1 and _never_falls(list(map(_TEXT, present)))
+    first, last = group[0], group[-1]
+    return HourSpan(
+        every.gateway,
+        every.device,
+        quantity,
+        every.hour_ms,
+        len(group),
+        clean,
+        first.seq,
+        last.seq,
+        first.time,
+        last.time,
+        present[0][1],
+        present[-1][1],
+        first.hash,
+        last.hash,
+        present[0][0],
+    )
+
+
+def _never_falls(texts: list[str]) -> bool:
+    """Whether these decimal texts never fall, in order. Floats order decimals as they are ordered
+    or call them equal (beyond 15 significant digits), so falling floats are a falling counter;
+    only equal floats of different texts need Decimals."""
+    try:
+        floats = list(map(float, texts))
+    except ValueError:
+        return False
+    if not all(map(math.isfinite, floats)) or floats != sorted(floats):
+        return False
+    if len(set(floats)) == len(set(texts)):
+        return True  # equal floats are equal texts: the order above is the decimals' order
+    values = _decimals(texts)
+    return values is not None and all(a <= b for a, b in itertools.pairwise(values))
+
+
+def _decimals(texts: Sequence[str]) -> list[Decimal] | None:
+    try:
+        values = [Decimal(text) for text in texts]
+    except InvalidOperation:
+        return None
+    return values if all(value.is_finite() for value in values) else None
+
+
+def merge(old: HourSpan | None, new: HourSpan) -> HourSpan:
+    """A stored summary and a later batch's summary of the same key: still clean only if the new
+    records continue the old ones exactly (next seq, same unit, no fall); a repeat delivery, a late
+    record or a gap filled afterwards leaves it unclean, and the report then reads the records."""
+    if old is None:
+        return new
+    follows = old.clean and new.clean and new.first_seq == old.last_seq + 1
+    if follows and old.quantity != ALL:
+        pair = _decimals([old.last_value, new.first_value])
+        follows = old.unit == new.unit and pair is not None and pair[0] <= pair[1]
+    if follows:
+        return replace(
+            old,
+            count=old.count + new.count,
+            last_seq=new.last_seq,
+            last_time=new.last_time,
+            last_value=new.last_value,
+            last_hash=new.last_hash,
+        )
+    return replace(
+        old,
+        count=old.count + new.count,
+        clean=False,
+        first_seq=min(old.first_seq, new.first_seq),
+        last_seq=max(old.last_seq, new.last_seq),
+    )
+
+
+def counter_row(record: Record, time_ms: int) -> CounterRow:
+    """A stored record as its summaries see it (``time_ms``: its time, as the store keeps it)."""
+    return CounterRow(
+        record.gateway,
+        record.device,
+        record.seq,
+        time_ms,
+        record.time,
+        record.hash,
+        {name: (unit, text) for name, unit, text in value_entries(record.values, COUNTERS)},
+    )
