@@ -4,9 +4,11 @@ Issue 5 asks for the time and peak memory of a report over a year of
 one-minute data from 50 meters (about 26 million records). The records are
 written straight into the collector's SQLite store (canonical bytes of the
 agent's layout, hash-linked per device, float32 counters with their raw
-words; not signed or sealed: the report does not read seals), then
-``compute_report`` runs for a pv-grid project whose 50 points read the 50
-meters, as ``mrv-collector report`` does. The store is cached in .bench/.
+words; not signed or sealed: the report does not read seals), with the
+hourly counter summaries the store keeps at ingest (made by the same
+``mrv_core.counter_hours.summarize``), then ``compute_report`` runs for a
+pv-grid project whose 50 points read the 50 meters, as ``mrv-collector
+report`` does. The store is cached in .bench/.
 
     python -m bench.year_report [--days 365] [--meters 50]
 """
@@ -20,11 +22,13 @@ import resource
 import struct
 import sys
 import time
+from dataclasses import astuple
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from collector.store.sqlite import SqliteStore
+from collector.store.sqlite import _SPAN_INSERT, SqliteStore
+from mrv_core.counter_hours import CounterRow, summarize
 from mrv_core.profile_schema import load_profile
 from mrv_core.registers import shortest_float_text
 from mrv_core.report import FixedSpec, Period, PointSpec, ProjectSpec, compute_report
@@ -33,6 +37,7 @@ from mrv_core.timefmt import format_time
 ROOT = Path(__file__).resolve().parents[1]
 PROFILE = load_profile(ROOT / "firmware_profiles/eastron/sdm630-modbus-v2.yaml")
 START = datetime(2026, 1, 1, tzinfo=UTC)
+QUANTITY = "energy_active_export_total"
 LAYOUT = (
     '{"clock":"synced","device":"m%02d","gateway":"gw-year","kind":"reading","prev":"%s",'
     '"profile":{"id":"eastron-sdm630-v2","sha256":"' + PROFILE.sha256 + '"},"quality":[],"seq":%d,'
@@ -53,6 +58,7 @@ def generate(path: Path, days: int, meters: int) -> float:
     heads = ["0" * 64] * meters
     pack = struct.Struct(">f").pack
     rows = []
+    hour: list[CounterRow] = []  # the hour's records as the store's counter summaries see them
     for minute in range(days * 1440):
         moment = START + timedelta(minutes=minute)
         text = format_time(moment)
@@ -70,6 +76,15 @@ def generate(path: Path, days: int, meters: int) -> float:
                 ("year", "gw-year", f"m{meter:02d}", minute + 1, at_ms, digest, heads[meter], data, 1, 0)
             )
             heads[meter] = digest
+            claim = shortest_float_text(as32, "f32")
+            hour.append(
+                CounterRow(
+                    "gw-year", f"m{meter:02d}", minute + 1, at_ms, text, digest, {QUANTITY: ("kWh", claim)}
+                )
+            )
+        if minute % 60 == 59 or minute == days * 1440 - 1:
+            db.executemany(_SPAN_INSERT, [astuple(span) for span in summarize(hour).values()])
+            hour = []
         if len(rows) >= 200_000:
             db.executemany("INSERT INTO readings VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
             db.commit()

@@ -8,7 +8,7 @@ verifier run exactly the same code on the same bytes.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from mrv_core import FORMAT_VERSION
+from mrv_core.counter_hours import ALL, HOUR_MS, HourSpan
 from mrv_core.counters import CounterEnergy, CounterReading, CounterRun, Direction, Replacement
 from mrv_core.exact import EXACT, decimal_text
 from mrv_core.methodologies import Methodology, registry
@@ -217,6 +218,29 @@ class PointAccumulator:
                 return
         for moment, seq, value, record_hash in zip(times, seqs, values, hashes, strict=True):
             self.feed(time=moment, seq=seq, value=value, unit=unit, record_hash=record_hash)
+
+    def feed_span(self, span: HourSpan) -> bool:
+        """A clean hourly summary of the device's readings inside the period (mrv_core.counter_hours),
+        the same as feeding them one by one; False, with nothing fed, where their calibration
+        validity changes inside it (then its records are fed)."""
+        valid = self._valid(span.first_time)
+        if self.point.mpe is not None and any(
+            span.first_time < moment <= span.last_time
+            for window in self.point.calibrated
+            for moment in window
+        ):
+            return False
+        self._start()
+        self.run.add_span(
+            CounterReading(
+                span.first_time, span.first_seq, Decimal(span.first_value), span.unit, span.first_hash, valid
+            ),
+            CounterReading(
+                span.last_time, span.last_seq, Decimal(span.last_value), span.unit, span.last_hash, valid
+            ),
+            span.count,
+        )
+        return True
 
     def _valid(self, time: str) -> bool:
         """Whether a reading at ``time`` was taken within a valid calibration of the meter."""
@@ -458,7 +482,9 @@ def _boundary_records(accumulator: PointAccumulator, source: RecordSource) -> tu
 
 
 def _feed_by_windows(accumulator: PointAccumulator, source: RecordSource) -> bool:
-    """Feed a point a day of records at a time, so that a project year never sits in memory.
+    """Feed a point a day of records at a time, so that a project year never sits in memory; where
+    the store keeps clean hourly counter summaries (mrv_core.counter_hours), an hour is fed as its
+    summary instead of its records.
 
     Each window is sorted by sequence. Returns False, having fed part of the
     records, when a record's sequence is not above the last one fed: time
@@ -467,18 +493,24 @@ def _feed_by_windows(accumulator: PointAccumulator, source: RecordSource) -> boo
     """
     point = accumulator.point
     before, after = _boundary_records(accumulator, source)
-    windows = (
-        source.records_between(
-            point.gateway, point.device, moment, min(moment + REPORT_WINDOW_MS, accumulator.end_ms)
-        )
-        for moment in range(accumulator.start_ms, accumulator.end_ms, REPORT_WINDOW_MS)
-    )
     chunks = itertools.chain(
-        [[before]] if before is not None else [], windows, [[after]] if after is not None else []
+        [[before]] if before is not None else [],
+        _windows(accumulator, source),
+        [[after]] if after is not None else [],
     )
     last_seq = 0
     for chunk in chunks:
-        records = _parsed(accumulator, chunk)
+        if isinstance(chunk, HourSpan):
+            if chunk.first_seq <= last_seq:
+                return False
+            if accumulator.feed_span(chunk):
+                last_seq = chunk.last_seq
+                continue
+            hour = chunk.hour_ms  # its calibration changes inside: its records instead
+            items = source.records_between(point.gateway, point.device, hour, hour + HOUR_MS)
+        else:
+            items = chunk
+        records = _parsed(accumulator, items)
         if not records:
             continue
         if records[0].seq <= last_seq:
@@ -488,6 +520,39 @@ def _feed_by_windows(accumulator: PointAccumulator, source: RecordSource) -> boo
                 _feed_record(accumulator, record)
         last_seq = records[-1].seq
     return True
+
+
+def _windows(accumulator: PointAccumulator, source: RecordSource) -> Iterator[Sequence[Any] | HourSpan]:
+    """The period's records of the point's device a day at a time, or where the source has clean
+    summaries of the point's quantity for whole hours (see _feed_by_windows), those summaries and
+    the records of the other hours."""
+    point, start, end = accumulator.point, accumulator.start_ms, accumulator.end_ms
+    summaries = getattr(source, "counter_hours", None)
+    for moment in range(start, end, REPORT_WINDOW_MS):
+        window_end = min(moment + REPORT_WINDOW_MS, end)
+        # A period that starts or ends inside an hour (a half-hour time zone) reads records.
+        if summaries is None or start % HOUR_MS or end % HOUR_MS:
+            yield source.records_between(point.gateway, point.device, moment, window_end)
+            continue
+        by_hour: dict[int, dict[str, HourSpan]] = {}
+        for span in summaries(point.gateway, point.device, point.quantity, moment, window_end):
+            by_hour.setdefault(span.hour_ms, {})[span.quantity] = span
+        unread = moment  # the hours from here on are read as records, up to the next summary fed
+        for hour in range(moment, window_end, HOUR_MS):
+            spans = by_hour.get(hour, {})
+            every, span = spans.get(ALL), spans.get(point.quantity)
+            if (
+                every is None
+                or span is None
+                or not (every.clean and span.clean and span.count == every.count)
+            ):
+                continue
+            if unread < hour:
+                yield source.records_between(point.gateway, point.device, unread, hour)
+            yield span
+            unread = hour + HOUR_MS
+        if unread < window_end:
+            yield source.records_between(point.gateway, point.device, unread, window_end)
 
 
 def _feed_as_run(accumulator: PointAccumulator, records: list[Record]) -> bool:

@@ -27,6 +27,7 @@ from collector.store.base import (
     StoreError,
     WriteSet,
 )
+from mrv_core.counter_hours import ALL, HourSpan, counter_row, merge, summarize
 from mrv_core.timefmt import format_ms, time_ms
 
 SCHEMA = """
@@ -49,12 +50,34 @@ CREATE TABLE IF NOT EXISTS gaps (
 CREATE TABLE IF NOT EXISTS gateway_state (
     gateway TEXT PRIMARY KEY, site TEXT NOT NULL, state TEXT, state_ms INTEGER,
     heartbeat TEXT, heartbeat_ms INTEGER, last_seen_ms INTEGER);
+CREATE TABLE IF NOT EXISTS counter_hours (
+    gateway TEXT NOT NULL, device TEXT NOT NULL, quantity TEXT NOT NULL, hour_ms INTEGER NOT NULL,
+    count INTEGER NOT NULL, clean INTEGER NOT NULL, first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL,
+    first_time TEXT NOT NULL, last_time TEXT NOT NULL, first_value TEXT NOT NULL, last_value TEXT NOT NULL,
+    first_hash TEXT NOT NULL, last_hash TEXT NOT NULL, unit TEXT NOT NULL,
+    PRIMARY KEY (gateway, device, hour_ms, quantity));
 CREATE TABLE IF NOT EXISTS quarantine (
     id INTEGER PRIMARY KEY, received_ms INTEGER NOT NULL, topic TEXT NOT NULL,
     gateway TEXT NOT NULL, reason TEXT NOT NULL, detail TEXT NOT NULL, payload BLOB NOT NULL);
 """
 
 _RECORD_COLUMNS = "data, gateway, seal_seq, leaf"
+# HourSpan's fields, in order (a test holds them to the dataclass)
+_SPAN_SELECT = (
+    "SELECT gateway, device, quantity, hour_ms, count, clean, first_seq, last_seq, first_time, "
+    "last_time, first_value, last_value, first_hash, last_hash, unit FROM counter_hours "
+)
+_SPAN_INSERT = (
+    "INSERT OR REPLACE INTO counter_hours (gateway, device, quantity, hour_ms, count, clean, first_seq, "
+    "last_seq, first_time, last_time, first_value, last_value, first_hash, last_hash, unit) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _hour_span(row: Sequence[Any]) -> HourSpan:
+    values = list(row)
+    values[5] = bool(values[5])  # clean: SQLite keeps 0 or 1
+    return HourSpan(*values)
 
 
 def _stored(row: tuple[bytes, str, int, int]) -> StoredRecord:
@@ -126,24 +149,15 @@ class SqliteStore:
                         for s in items.seals
                     ],
                 )
+                record_ms = [time_ms(r.time) for r, _, _ in items.records]
                 self._db.executemany(
                     "INSERT OR IGNORE INTO readings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [
-                        (
-                            r.site,
-                            r.gateway,
-                            r.device,
-                            r.seq,
-                            time_ms(r.time),
-                            r.hash,
-                            r.prev,
-                            r.data,
-                            seal.seq,
-                            leaf,
-                        )
-                        for r, seal, leaf in items.records
+                        (r.site, r.gateway, r.device, r.seq, at_ms, r.hash, r.prev, r.data, seal.seq, leaf)
+                        for (r, seal, leaf), at_ms in zip(items.records, record_ms, strict=True)
                     ],
                 )
+                self._write_counter_hours(items, record_ms)
                 for gap in items.gaps:
                     self._write_gap(gap)
                 for event in items.events:
@@ -161,6 +175,37 @@ class SqliteStore:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
                 raise StoreError(f"{self.path}: write failed: {exc}") from None
+
+    def _write_counter_hours(self, items: WriteSet, record_ms: Sequence[int]) -> None:
+        """The hourly counter summaries of the records written, merged into the stored ones (in the
+        write's transaction: a summary never counts a record the store does not hold)."""
+        spans = summarize(map(counter_row, [r for r, _, _ in items.records], record_ms))
+        if not spans:
+            return
+        hours: dict[tuple[str, str], list[int]] = {}
+        for gateway, device, _, hour in spans:
+            hours.setdefault((gateway, device), []).append(hour)
+        stored: dict[tuple[str, str, str, int], HourSpan] = {}
+        for (gateway, device), device_hours in hours.items():  # one range read per device
+            rows = self._db.execute(
+                _SPAN_SELECT + "WHERE gateway = ? AND device = ? AND hour_ms BETWEEN ? AND ?",
+                (gateway, device, min(device_hours), max(device_hours)),
+            ).fetchall()
+            stored.update((span.key, span) for span in map(_hour_span, rows))
+        merged = [merge(stored.get(key), span) for key, span in spans.items()]
+        self._db.executemany(_SPAN_INSERT, [span.row() for span in merged])
+
+    def counter_hours(
+        self, gateway: str, device: str, quantity: str, start_ms: int, end_ms: int
+    ) -> list[HourSpan]:
+        """The summaries of ``quantity`` and of all records (ALL) of a device for the hours in
+        [start_ms, end_ms), by hour."""
+        rows = self._all(
+            _SPAN_SELECT + "WHERE gateway = ? AND device = ? AND quantity IN (?, ?) "
+            "AND hour_ms >= ? AND hour_ms < ? ORDER BY hour_ms",
+            (gateway, device, quantity, ALL, start_ms, end_ms),
+        )
+        return [_hour_span(row) for row in rows]
 
     def _write_gap(self, gap: Gap) -> None:
         if gap.closed:
