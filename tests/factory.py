@@ -13,6 +13,7 @@ from mrv_core.profile import Profile
 from mrv_core.profile_schema import parse_profile
 from mrv_core.record import GENESIS, Value, build_gap_record, build_record, build_seal, parse_record
 from mrv_core.registers import encode_value, words_to_hex
+from mrv_core.report import FixedSpec, PointSpec, ProjectSpec
 from mrv_core.signing import PublicKey, Signer
 from mrv_core.timefmt import format_time
 from mrv_core.verify import Keyring
@@ -139,3 +140,10 @@ class Gateway:
 
 def at(gw: Gateway, minute: int) -> str:
     return format_time(gw.start + timedelta(minutes=minute))
+
+
+def pv_grid_project(*points: PointSpec, ef: str = "0.8") -> ProjectSpec:
+    """A pv-grid project "P" in UTC reading ``points``, grid emission factor ``ef`` tCO2/MWh."""
+    return ProjectSpec(
+        "P", "p", "UTC", "pv-grid", "1", "ref", points, {"EF_grid": FixedSpec(Decimal(ef), "tCO2/MWh", "doc")}
+    )

@@ -22,32 +22,17 @@ from collector.store.sqlite import SqliteStore
 from mrv_core.counter_hours import ALL, CounterRow, HourSpan, merge, summarize
 from mrv_core.counters import CounterReading, CounterRun
 from mrv_core.report import (
-    FixedSpec,
     MemoryRecordSource,
     Period,
     PointSpec,
-    ProjectSpec,
     compare_reports,
     compute_report,
 )
-from tests.factory import Gateway
+from tests.factory import Gateway, pv_grid_project
 from tests.harness.bundles import enrolled_store
 
 EG = PointSpec(1, "EG", "gw-test", "m1", "energy_active_export_total")
 AUX = PointSpec(2, "EG_AUX", "gw-test", "aux", "energy_active_export_total")
-
-
-def _project(*points: PointSpec) -> ProjectSpec:
-    return ProjectSpec(
-        "P",
-        "p",
-        "UTC",
-        "pv-grid",
-        "1",
-        "ref",
-        points,
-        {"EF_grid": FixedSpec(Decimal("0.8"), "tCO2/MWh", "d")},
-    )
 
 
 class RecordsOnly:
@@ -134,7 +119,7 @@ def test_a_report_from_summaries_is_the_report_from_records(
     calibrated = replace(
         EG, mpe=Decimal("0.02"), calibrated=(("2026-01-02T07:35:00.000Z", "2026-01-03T00:00:00.000Z"),)
     )
-    for project in (_project(EG, AUX), _project(calibrated, AUX)):
+    for project in (pv_grid_project(EG, AUX), pv_grid_project(calibrated, AUX)):
         for zone in ("UTC", "Asia/Jakarta", "Asia/Yangon"):  # +7, and +6:30: hours do not fit the day
             period = Period(date(2026, 1, 2), date(2026, 1, 2), zone)
             spans_fed.clear()

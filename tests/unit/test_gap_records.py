@@ -4,15 +4,14 @@ treats that absence like missing readings (conservatively) while telling the two
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 
 import pytest
 
 from agent.acquisition import UnreadPolls
 from mrv_core.canonical import is_canonical
 from mrv_core.record import RecordError, build_gap_record, parse_record
-from mrv_core.report import FixedSpec, MemoryRecordSource, Period, PointSpec, ProjectSpec, compute_report
-from tests.factory import PROFILE_SHA, Gateway
+from mrv_core.report import MemoryRecordSource, Period, PointSpec, compute_report
+from tests.factory import PROFILE_SHA, Gateway, pv_grid_project
 
 T0 = datetime(2026, 1, 2, 10, tzinfo=UTC)
 DAY = Period(date(2026, 1, 2), date(2026, 1, 2), "UTC")
@@ -94,19 +93,6 @@ def test_unread_polls_span_count_and_reason() -> None:
     assert unread.polls == 0 and unread.start is None and not unread.due(T0 + timedelta(days=1), 60)
 
 
-def _project(*points: PointSpec) -> ProjectSpec:
-    return ProjectSpec(
-        "P",
-        "p",
-        "UTC",
-        "pv-grid",
-        "1",
-        "ref",
-        points,
-        {"EF_grid": FixedSpec(Decimal("0.8"), "tCO2/MWh", "doc")},
-    )
-
-
 EG = PointSpec(1, "EG", "gw-test", "m1", "energy_active_export_total")
 AUX = PointSpec(2, "EG_AUX", "gw-test", "m1", "energy_active_export_total")
 
@@ -127,8 +113,8 @@ def _hours(gw: Gateway, *, signed_gap: bool, device: str = "m1") -> list[bytes]:
 
 
 def test_the_report_tells_signed_absence_from_missing_records() -> None:
-    signed = compute_report(_project(EG), DAY, MemoryRecordSource(_hours(Gateway(), signed_gap=True)))
-    lost = compute_report(_project(EG), DAY, MemoryRecordSource(_hours(Gateway(), signed_gap=False)))
+    signed = compute_report(pv_grid_project(EG), DAY, MemoryRecordSource(_hours(Gateway(), signed_gap=True)))
+    lost = compute_report(pv_grid_project(EG), DAY, MemoryRecordSource(_hours(Gateway(), signed_gap=False)))
     for report in (signed, lost):  # the same conservative result: the 3 MWh from 09:00 to 12:00 excluded
         assert report["monitored"]["EG"]["value"] == "20"
         (gap,) = report["monitored"]["EG"]["points"][0]["gaps"]
@@ -146,6 +132,8 @@ def test_the_report_tells_signed_absence_from_missing_records() -> None:
 
 
 def test_a_pe_parameter_keeps_the_increase_across_a_signed_gap() -> None:
-    report = compute_report(_project(EG, AUX), DAY, MemoryRecordSource(_hours(Gateway(), signed_gap=True)))
+    report = compute_report(
+        pv_grid_project(EG, AUX), DAY, MemoryRecordSource(_hours(Gateway(), signed_gap=True))
+    )
     (gap,) = report["monitored"]["EG_AUX"]["points"][0]["gaps"]
     assert gap["rule"] == "gap_included" and "device not read" in gap["detail"]
