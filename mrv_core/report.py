@@ -541,12 +541,10 @@ def _windows(accumulator: PointAccumulator, source: RecordSource) -> Iterator[Se
         for hour in range(moment, window_end, HOUR_MS):
             spans = by_hour.get(hour, {})
             every, span = spans.get(ALL), spans.get(point.quantity)
-            if (
-                every is None
-                or span is None
-                or not (every.clean and span.clean and span.count == every.count)
-            ):
+            if every is None or span is None or not (every.clean and span.clean):
                 continue
+            if (span.count, span.first_seq, span.last_seq) != (every.count, every.first_seq, every.last_seq):
+                continue  # some record of the hour lacks the quantity, or they were summarised apart
             if unread < hour:
                 yield source.records_between(point.gateway, point.device, unread, hour)
             yield span

@@ -20,6 +20,11 @@ on InfluxDB 1.8+, 2.x and 3.x; see docs/storage.md):
   (retained status), heartbeat (JSON) or seen (1): the operators' view.
 - ``mrv_quarantine`` tag reason; payload in base64, split into parts below the
   64 KB string limit of InfluxDB 1.x.
+- ``mrv_counter_hour`` tags gateway, device, quantity ("*" for the device's
+  records of any kind); time = the UTC hour; the fields of
+  ``mrv_core.counter_hours.HourSpan``. Merged in this process (several
+  collectors may write one InfluxDB, so the report checks each hour against the
+  records' count and seq range before it believes a summary).
 
 Writes are synchronous (the batching writer has lost data without raising:
 influxdata/influxdb-client-python#504), in requests of at most
@@ -42,6 +47,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 from influxdb_client.client.exceptions import InfluxDBError
@@ -66,6 +72,7 @@ from collector.store.base import (
     StoreError,
     WriteSet,
 )
+from mrv_core.counter_hours import HourSpan, counter_row, merge, summarize
 from mrv_core.record import Record, Seal, value_texts, values_text
 from mrv_core.signing import b64
 from mrv_core.timefmt import format_ms, time_ms
@@ -73,6 +80,8 @@ from mrv_core.timefmt import format_ms, time_ms
 NS_PER_MS = 1_000_000
 PART_CHARS = 60_000
 SENDERS = 2  # write requests in flight: InfluxDB parses them in parallel
+HOURS_KEPT = 200_000  # counter summaries remembered for merging (a day of 1,000 devices x 8 counters)
+ALL_TAG = "*"  # the quantity tag of a device's summary of all its records (tags cannot be empty)
 
 
 def reading_ns(time_text: str, seq: int) -> int:
@@ -195,6 +204,7 @@ class InfluxStore:
         self._sender = ThreadPoolExecutor(max_workers=SENDERS, thread_name_prefix="influx-write")
         self._quarantine_counter = 0
         self._event_counter = 0
+        self._hours: dict[tuple[str, str, str, int], HourSpan] = {}  # summaries this process wrote
 
     # -- reading with InfluxQL -------------------------------------------------
     def query(self, q: str) -> list[dict[str, Any]]:
@@ -283,6 +293,8 @@ class InfluxStore:
         latest = {(gap.gateway, gap.device, gap.first): gap for gap in items.gaps}
         points.extend(self._gap_point(gap) for gap in latest.values())
         points.extend(self._event_point(event) for event in items.events)
+        hours = self._merged_hours(items)
+        points.extend(self._hour_point(span) for span in hours)
         # Bounded requests: InfluxDB refuses large bodies (25 MB by default in 1.x) by
         # closing the connection, and an unbounded write would fail on every retry.
         # A failure after some chunks is safe: points are idempotent and the caller
@@ -298,6 +310,99 @@ class InfluxStore:
             errors = [exc for exc in (future.exception() for future in sent) if exc is not None]
         if errors:
             raise errors[0]
+        if len(self._hours) + len(hours) > HOURS_KEPT:
+            self._hours.clear()
+        self._hours.update((span.key, span) for span in hours)  # only once written
+
+    def _merged_hours(self, items: WriteSet) -> list[HourSpan]:
+        """The hourly counter summaries of the records written, merged with those this process wrote
+        before (or, for hours it does not remember, read back)."""
+        spans = summarize(counter_row(r, time_ms(r.time)) for r, _, _ in items.records)
+        missing: dict[tuple[str, str], list[int]] = {}
+        for key in spans:
+            if key not in self._hours:
+                missing.setdefault((key[0], key[1]), []).append(key[3])
+        stored = dict(self._hours)
+        for (gateway, device), hours in missing.items():
+            stored.update(
+                (span.key, span)
+                for span in self._read_hours(gateway, device, None, min(hours), max(hours) + 1)
+            )
+        return [merge(stored.get(key), span) for key, span in spans.items()]
+
+    @staticmethod
+    def _hour_point(span: HourSpan) -> Point:
+        point: Point = (
+            Point("mrv_counter_hour")
+            .tag("gateway", span.gateway)
+            .tag("device", span.device)
+            .tag("quantity", span.quantity or ALL_TAG)
+            .field("count", span.count)
+            .field("clean", span.clean)
+            .field("first_seq", span.first_seq)
+            .field("last_seq", span.last_seq)
+            .field("first_time", span.first_time)
+            .field("last_time", span.last_time)
+            .field("first_value", span.first_value)
+            .field("last_value", span.last_value)
+            .field("first_hash", span.first_hash)
+            .field("last_hash", span.last_hash)
+            .field("unit", span.unit)
+            .time(span.hour_ms * NS_PER_MS, WritePrecision.NS)
+        )
+        return point
+
+    def _read_hours(
+        self, gateway: str, device: str, quantity: str | None, start_ms: int, end_ms: int
+    ) -> list[HourSpan]:
+        which = "" if quantity is None else f" AND (quantity = {_quote(quantity)} OR quantity = '{ALL_TAG}')"
+        rows = self._rows(
+            f"SELECT * FROM mrv_counter_hour WHERE {self._where(gateway, device)}{which} "
+            f"AND time >= {start_ms * NS_PER_MS} AND time < {end_ms * NS_PER_MS}"
+        )
+        return [
+            HourSpan(
+                r["gateway"],
+                r["device"],
+                "" if r["quantity"] == ALL_TAG else r["quantity"],
+                int(r["time"]) // NS_PER_MS,
+                int(r["count"]),
+                bool(r["clean"]),
+                int(r["first_seq"]),
+                int(r["last_seq"]),
+                r["first_time"] or "",
+                r["last_time"] or "",
+                r["first_value"] or "",
+                r["last_value"] or "",
+                r["first_hash"] or "",
+                r["last_hash"] or "",
+                r["unit"] or "",
+            )
+            for r in rows
+        ]
+
+    def counter_hours(
+        self, gateway: str, device: str, quantity: str, start_ms: int, end_ms: int
+    ) -> list[HourSpan]:
+        """The summaries of ``quantity`` and of all records of a device for the hours in [start_ms,
+        end_ms). A device's summary of all records is believed only where the stored records of that
+        hour have its count and seq range (another collector may have written the hour meanwhile):
+        otherwise it comes back unclean and the report reads that hour's records."""
+        spans = self._read_hours(gateway, device, quantity, start_ms, end_ms)
+        if not spans:
+            return []
+        where = self._where(gateway, device)
+        rows = self._rows(
+            f"SELECT count(seq), min(seq), max(seq) FROM mrv_reading WHERE {where} "
+            f"AND time >= {start_ms * NS_PER_MS} AND time < {end_ms * NS_PER_MS} GROUP BY time(1h)"
+        )
+        held = {int(r["time"]) // NS_PER_MS: (int(r["count"]), r["min"], r["max"]) for r in rows}
+        return [
+            span
+            if span.quantity or held.get(span.hour_ms) == (span.count, span.first_seq, span.last_seq)
+            else replace(span, clean=False)
+            for span in spans
+        ]
 
     def _chunks(
         self, points: list[Point], records: list[tuple[Record, Seal, int]]
