@@ -453,6 +453,7 @@ def compute_report(project: ProjectSpec, period: Period, source: RecordSource) -
 
 
 REPORT_WINDOW_MS = 86_400_000  # one day of a device's records in memory at a time
+SUMMARY_WINDOW_MS = 32 * REPORT_WINDOW_MS  # hourly summaries of a point asked for at a time (1,536 rows)
 
 
 def _fed_in_memory(spent: PointAccumulator, source: RecordSource) -> PointAccumulator:
@@ -528,15 +529,19 @@ def _windows(accumulator: PointAccumulator, source: RecordSource) -> Iterator[Se
     the records of the other hours."""
     point, start, end = accumulator.point, accumulator.start_ms, accumulator.end_ms
     summaries = getattr(source, "counter_hours", None)
+    by_hour: dict[int, dict[str, HourSpan]] = {}
+    asked_until = start  # summaries are asked for SUMMARY_WINDOW_MS at a time (a query costs more than rows)
     for moment in range(start, end, REPORT_WINDOW_MS):
         window_end = min(moment + REPORT_WINDOW_MS, end)
         # A period that starts or ends inside an hour (a half-hour time zone) reads records.
         if summaries is None or start % HOUR_MS or end % HOUR_MS:
             yield source.records_between(point.gateway, point.device, moment, window_end)
             continue
-        by_hour: dict[int, dict[str, HourSpan]] = {}
-        for span in summaries(point.gateway, point.device, point.quantity, moment, window_end):
-            by_hour.setdefault(span.hour_ms, {})[span.quantity] = span
+        if moment >= asked_until:
+            asked_until = min(moment + SUMMARY_WINDOW_MS, end)
+            by_hour = {}
+            for span in summaries(point.gateway, point.device, point.quantity, moment, asked_until):
+                by_hour.setdefault(span.hour_ms, {})[span.quantity] = span
         unread = moment  # the hours from here on are read as records, up to the next summary fed
         for hour in range(moment, window_end, HOUR_MS):
             spans = by_hour.get(hour, {})
