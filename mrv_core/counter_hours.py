@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 import math
 import operator
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
@@ -202,3 +202,23 @@ def counter_row(record: Record, time_ms: int) -> CounterRow:
         record.hash,
         {name: (unit, text) for name, unit, text in value_entries(record.values, COUNTERS)},
     )
+
+
+def merged_with_stored(
+    spans: Mapping[tuple[str, str, str, int], HourSpan],
+    known: Mapping[tuple[str, str, str, int], HourSpan],
+    read: Callable[[str, str, int, int], Iterable[HourSpan]],
+) -> list[HourSpan]:
+    """A batch's summaries merged into the stored ones: ``known`` holds those the caller has at
+    hand; for the others ``read(gateway, device, first_hour_ms, last_hour_ms)`` gives a device's
+    stored summaries of those hours (inclusive), one read per device."""
+    hours: dict[tuple[str, str], list[int]] = {}
+    for key in spans:
+        if key not in known:
+            hours.setdefault((key[0], key[1]), []).append(key[3])
+    stored = {
+        span.key: span
+        for (gateway, device), device_hours in hours.items()
+        for span in read(gateway, device, min(device_hours), max(device_hours))
+    }
+    return [merge(known.get(key) or stored.get(key), span) for key, span in spans.items()]

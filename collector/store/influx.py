@@ -72,7 +72,7 @@ from collector.store.base import (
     StoreError,
     WriteSet,
 )
-from mrv_core.counter_hours import HourSpan, counter_row, merge, summarize
+from mrv_core.counter_hours import HourSpan, counter_row, merged_with_stored, summarize
 from mrv_core.record import Record, Seal, value_texts, values_text
 from mrv_core.signing import b64
 from mrv_core.timefmt import format_ms, time_ms
@@ -318,17 +318,11 @@ class InfluxStore:
         """The hourly counter summaries of the records written, merged with those this process wrote
         before (or, for hours it does not remember, read back)."""
         spans = summarize(counter_row(r, time_ms(r.time)) for r, _, _ in items.records)
-        missing: dict[tuple[str, str], list[int]] = {}
-        for key in spans:
-            if key not in self._hours:
-                missing.setdefault((key[0], key[1]), []).append(key[3])
-        stored = dict(self._hours)
-        for (gateway, device), hours in missing.items():
-            stored.update(
-                (span.key, span)
-                for span in self._read_hours(gateway, device, None, min(hours), max(hours) + 1)
-            )
-        return [merge(stored.get(key), span) for key, span in spans.items()]
+        return merged_with_stored(
+            spans,
+            self._hours,
+            lambda gateway, device, first, last: self._read_hours(gateway, device, None, first, last + 1),
+        )
 
     @staticmethod
     def _hour_point(span: HourSpan) -> Point:

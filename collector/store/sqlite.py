@@ -27,7 +27,7 @@ from collector.store.base import (
     StoreError,
     WriteSet,
 )
-from mrv_core.counter_hours import ALL, HourSpan, counter_row, merge, summarize
+from mrv_core.counter_hours import ALL, HourSpan, counter_row, merged_with_stored, summarize
 from mrv_core.timefmt import format_ms, time_ms
 
 SCHEMA = """
@@ -182,18 +182,16 @@ class SqliteStore:
         spans = summarize(map(counter_row, [r for r, _, _ in items.records], record_ms))
         if not spans:
             return
-        hours: dict[tuple[str, str], list[int]] = {}
-        for gateway, device, _, hour in spans:
-            hours.setdefault((gateway, device), []).append(hour)
-        stored: dict[tuple[str, str, str, int], HourSpan] = {}
-        for (gateway, device), device_hours in hours.items():  # one range read per device
-            rows = self._db.execute(
-                _SPAN_SELECT + "WHERE gateway = ? AND device = ? AND hour_ms BETWEEN ? AND ?",
-                (gateway, device, min(device_hours), max(device_hours)),
-            ).fetchall()
-            stored.update((span.key, span) for span in map(_hour_span, rows))
-        merged = [merge(stored.get(key), span) for key, span in spans.items()]
+        merged = merged_with_stored(spans, {}, self._stored_hours)
         self._db.executemany(_SPAN_INSERT, [span.row() for span in merged])
+
+    def _stored_hours(self, gateway: str, device: str, first_ms: int, last_ms: int) -> list[HourSpan]:
+        """A device's stored summaries of the hours first_ms..last_ms (in the write's transaction)."""
+        rows = self._db.execute(
+            _SPAN_SELECT + "WHERE gateway = ? AND device = ? AND hour_ms BETWEEN ? AND ?",
+            (gateway, device, first_ms, last_ms),
+        ).fetchall()
+        return list(map(_hour_span, rows))
 
     def counter_hours(
         self, gateway: str, device: str, quantity: str, start_ms: int, end_ms: int
