@@ -437,8 +437,7 @@ class BundleVerifier:
     # implemented" where given): raw words already decoded, and the claims confirmed for them
     decoded: dict[tuple[Any, ...], dict[str, Decimal]] = field(default_factory=dict)
     confirmed: dict[tuple[Any, ...], dict[bytes, str]] = field(default_factory=dict)
-    leaf_texts: list[bytes] = field(default_factory=list)  # b"0", b"1", ...: leaf numbers as written
-    leaf_tuples: dict[int, tuple[bytes, ...]] = field(default_factory=dict)  # the same, per seal size
+    leaf_tuples: dict[int, tuple[bytes, ...]] = field(default_factory=dict)  # per seal size: b"0", b"1", ...
     # seals wholly outside a project's period: (gateway, seq, side, record hashes, first time, last time)
     context: list[tuple[str, int, str, set[str], str, str]] = field(default_factory=list)
 
@@ -890,17 +889,15 @@ class BundleVerifier:
         # means no line was left out: leaf, space, record, and a newline between lines.
         if sum(map(len, leaves)) + sum(map(len, datas)) + 2 * len(rows) - 1 != len(block):
             return None
-        if fields[0] != self._leaves(len(rows)) or not _valid_dates(fields[6]):
+        if leaves != self._leaves(len(rows)) or not _valid_dates(fields[6]):
             return None
         return fields
 
     def _leaves(self, count: int) -> tuple[bytes, ...]:
         """(b"0", b"1", ...): the leaf numbers of a seal of ``count`` records as written."""
-        while len(self.leaf_texts) < count:
-            self.leaf_texts.append(b"%d" % len(self.leaf_texts))
         leaves = self.leaf_tuples.get(count)
         if leaves is None:
-            leaves = self.leaf_tuples[count] = tuple(self.leaf_texts[:count])
+            leaves = self.leaf_tuples[count] = tuple(b"%d" % leaf for leaf in range(count))
         return leaves
 
     def _fast_seal(self, seal: Any, fields: list[tuple[bytes, ...]]) -> None:
