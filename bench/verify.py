@@ -78,9 +78,14 @@ def _project(name: str, meters: range) -> ProjectSpec:
             start=1,
         )
     )
+    return pv_grid_project(name, "verification benchmark", points)
+
+
+def pv_grid_project(name: str, title: str, points: tuple[PointSpec, ...]) -> ProjectSpec:
+    """The benchmarks' pv-grid project in UTC, grid emission factor 0.797 tCO2/MWh."""
     return ProjectSpec(
         name,
-        "verification benchmark",
+        title,
         "UTC",
         "pv-grid",
         "1",

@@ -32,6 +32,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from bench.verify import pv_grid_project
 from collector.store.base import WriteSet
 from collector.store.influx import InfluxStore
 from collector.store.sqlite import _SPAN_INSERT, SqliteStore
@@ -39,7 +40,7 @@ from mrv_core.counter_hours import CounterRow, summarize
 from mrv_core.profile_schema import load_profile
 from mrv_core.record import Record, Seal, build_seal, parse_record, parse_seal
 from mrv_core.registers import shortest_float_text
-from mrv_core.report import FixedSpec, Period, PointSpec, ProjectSpec, compute_report
+from mrv_core.report import Period, PointSpec, compute_report
 from mrv_core.timefmt import format_time
 from tests.harness.influxdb import start_influxdb
 
@@ -178,16 +179,7 @@ def _influxdb(days: int, meters: int) -> int:
 def _measure(store: SqliteStore | InfluxStore, name: str, days: int, meters: int) -> str:
     """The report of a pv-grid project reading every meter over the whole store, on one core."""
     points = tuple(PointSpec(m + 1, "EG", "gw-year", f"m{m:02d}", QUANTITY) for m in range(meters))
-    project = ProjectSpec(
-        "YEAR",
-        "year",
-        "UTC",
-        "pv-grid",
-        "1",
-        "bench",
-        points,
-        {"EF_grid": FixedSpec(Decimal("0.797"), "tCO2/MWh", "bench")},
-    )
+    project = pv_grid_project("YEAR", "year", points)
     period = Period(date(2026, 1, 1), date(2026, 1, 1) + timedelta(days=days - 1), "UTC")
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     cpu, wall = time.process_time(), time.monotonic()
