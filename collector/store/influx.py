@@ -205,6 +205,7 @@ class InfluxStore:
         self._quarantine_counter = 0
         self._event_counter = 0
         self._hours: dict[tuple[str, str, str, int], HourSpan] = {}  # summaries this process wrote
+        self._newest_hour: dict[tuple[str, str], int] = {}  # per device, the newest hour it wrote
 
     # -- reading with InfluxQL -------------------------------------------------
     def query(self, q: str) -> list[dict[str, Any]]:
@@ -313,16 +314,25 @@ class InfluxStore:
         if len(self._hours) + len(hours) > HOURS_KEPT:
             self._hours.clear()
         self._hours.update((span.key, span) for span in hours)  # only once written
+        for span in hours:
+            device = (span.gateway, span.device)
+            self._newest_hour[device] = max(span.hour_ms, self._newest_hour.get(device, span.hour_ms))
 
     def _merged_hours(self, items: WriteSet) -> list[HourSpan]:
         """The hourly counter summaries of the records written, merged with those this process wrote
         before (or, for hours it does not remember, read back)."""
         spans = summarize(counter_row(r, time_ms(r.time)) for r, _, _ in items.records)
-        return merged_with_stored(
-            spans,
-            self._hours,
-            lambda gateway, device, first, last: self._read_hours(gateway, device, None, first, last + 1),
-        )
+
+        def read(gateway: str, device: str, first: int, last: int) -> list[HourSpan]:
+            # An hour after the newest this process has handled for the device holds nothing it
+            # could merge with (what another collector wrote there, the report's check catches):
+            # a device's hours are read back once after start-up and for late records, not per write.
+            newest = self._newest_hour.get((gateway, device))
+            if newest is not None and first > newest:
+                return []
+            return self._read_hours(gateway, device, None, first, last + 1)
+
+        return merged_with_stored(spans, self._hours, read)
 
     @staticmethod
     def _hour_point(span: HourSpan) -> Point:
