@@ -49,6 +49,23 @@ def test_timestamps_are_strict() -> None:
         "2026-01-01T00:00:00Z",
         "2026-01-01 00:00:00.000Z",
         "2026-01-01T24:00:00.000Z",
+        "2026-01-01T23:60:00.000Z",
+        "2026-01-01T23:59:60.000Z",
+        "2026-13-01T00:00:00.000Z",
+        "2026-01-01T00:00:00.000Z\n",  # '$' would let a trailing newline through
+        "\u0662\u0660\u0662\u0666-01-01T00:00:00.000Z",  # digits, but not ASCII ones
     ):
         with pytest.raises(ValueError):
             parse_time(bad)
+        with pytest.raises(ValueError):
+            time_ms(bad)
+
+
+def test_time_ms_is_exact_on_both_sides_of_the_epoch() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from mrv_core.timefmt import format_time, time_ms
+
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    for ms in (0, 1, -1, 999, -1001, 1_798_761_599_999, -631_152_000_001, 4_102_444_800_000):
+        assert time_ms(format_time(epoch + timedelta(milliseconds=ms))) == ms
