@@ -17,12 +17,13 @@ from __future__ import annotations
 import itertools
 import math
 import operator
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from decimal import Decimal, InvalidOperation
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
-from mrv_core.record import Record, value_entries
+from mrv_core.record import Record, value_columns
+from mrv_core.timefmt import time_ms
 from mrv_core.units import QUANTITIES
 
 HOUR_MS = 3_600_000
@@ -68,9 +69,9 @@ _FIELDS = operator.attrgetter(*(field.name for field in fields(HourSpan)))
 
 
 class CounterRow(NamedTuple):
-    """One stored record as a summary sees it: counters maps quantity -> (unit, decimal text) for
-    the cumulative counters that have a value (a gap record has none). A tuple: ingest makes one
-    per record."""
+    """One stored record as a summary sees it, for callers that have no Record (benchmarks, tests):
+    counters maps quantity -> (unit, decimal text) for the cumulative counters that have a value
+    (a gap record has none)."""
 
     gateway: str
     device: str
@@ -81,43 +82,77 @@ class CounterRow(NamedTuple):
     counters: Mapping[str, tuple[str, str]]
 
 
-def summarize(rows: Iterable[CounterRow]) -> dict[tuple[str, str, str, int], HourSpan]:
-    """The summaries of a batch of records (any order, any devices), one per device, hour and
-    quantity, plus the device's ALL summary per hour. (Ingest runs this on every record: the work
-    per record is done by C calls over a group's columns.)"""
-    groups: dict[tuple[str, str, int], list[CounterRow]] = {}
-    for row in rows:
-        groups.setdefault((row.gateway, row.device, row.time_ms - row.time_ms % HOUR_MS), []).append(row)
-    out: dict[tuple[str, str, str, int], HourSpan] = {}
-    for (gateway, device, hour), group in groups.items():
+class _Row(Protocol):
+    """What a summary keeps of a record besides its counters (a Record or a CounterRow)."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def time(self) -> str: ...
+    @property
+    def hash(self) -> str: ...
+
+
+# A column: each record's entry of one quantity, (..., unit, decimal text), None where it has none.
+Column = Sequence[tuple[str, ...] | None]
+Spans = dict[tuple[str, str, str, int], HourSpan]
+
+
+def summarize_records(records: Iterable[Record]) -> Spans:
+    """The summaries of a batch of stored records (any order, any devices), one per device, hour and
+    quantity, plus the device's ALL summary per hour. Ingest runs this on every record: records are
+    grouped by their UTC hour's text and a group's counters read by one regex
+    (:func:`mrv_core.record.value_columns`)."""
+    groups: dict[tuple[str, str, str], list[Record]] = {}
+    for record in records:
+        groups.setdefault((record.gateway, record.device, record.time[:13]), []).append(record)
+    out: Spans = {}
+    for (gateway, device, hour_text), group in groups.items():
         group.sort(key=_SEQ)
-        seqs = list(map(_SEQ, group))
-        consecutive = seqs == list(range(seqs[0], seqs[0] + len(seqs)))
-        every = HourSpan(gateway, device, ALL, hour, len(group), consecutive, seqs[0], seqs[-1])
-        out[every.key] = every
-        counters = list(map(_COUNTERS, group))
-        for quantity in sorted(set().union(*counters)):
-            span = _span(every, quantity, group, list(map(dict.get, counters, itertools.repeat(quantity))))
-            out[span.key] = span
+        columns = value_columns([record.values for record in group], COUNTERS)
+        out.update(_hour_spans(gateway, device, time_ms(hour_text + ":00:00.000Z"), group, columns))
     return out
 
 
-_SEQ = operator.itemgetter(2)  # CounterRow.seq
-_COUNTERS = operator.itemgetter(6)  # CounterRow.counters
-_UNIT, _TEXT = operator.itemgetter(0), operator.itemgetter(1)
+def summarize(rows: Iterable[CounterRow]) -> Spans:
+    """:func:`summarize_records` of rows made without records."""
+    groups: dict[tuple[str, str, int], list[CounterRow]] = {}
+    for row in rows:
+        groups.setdefault((row.gateway, row.device, row.time_ms - row.time_ms % HOUR_MS), []).append(row)
+    out: Spans = {}
+    for (gateway, device, hour), group in groups.items():
+        group.sort(key=_SEQ)
+        counters = [row.counters for row in group]
+        columns = {name: [c.get(name) for c in counters] for name in sorted(set().union(*counters))}
+        out.update(_hour_spans(gateway, device, hour, group, columns))
+    return out
 
 
-def _span(
-    every: HourSpan, quantity: str, group: list[CounterRow], entries: list[tuple[str, str] | None]
-) -> HourSpan:
-    """``quantity``'s summary of a device's records of one hour (``every``: their ALL summary;
-    ``entries``: each record's (unit, text) of the quantity, None where it has none)."""
-    if None in entries:
-        group = [row for row, entry in zip(group, entries, strict=True) if entry is not None]
-        present = [entry for entry in entries if entry is not None]
+_SEQ = operator.attrgetter("seq")
+_UNIT, _TEXT = operator.itemgetter(-2), operator.itemgetter(-1)  # of a column's entry
+
+
+def _hour_spans(
+    gateway: str, device: str, hour: int, group: Sequence[_Row], columns: Mapping[str, Column]
+) -> Iterator[tuple[tuple[str, str, str, int], HourSpan]]:
+    """A device's summaries of one hour: ``group`` its records by seq, ``columns`` their counters."""
+    seqs = list(map(_SEQ, group))
+    consecutive = seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+    every = HourSpan(gateway, device, ALL, hour, len(group), consecutive, seqs[0], seqs[-1])
+    yield every.key, every
+    for quantity, column in columns.items():
+        span = _span(every, quantity, group, column)
+        yield span.key, span
+
+
+def _span(every: HourSpan, quantity: str, group: Sequence[_Row], column: Column) -> HourSpan:
+    """``quantity``'s summary of a device's records of one hour (``every``: their ALL summary)."""
+    if None in column:
+        group = [row for row, entry in zip(group, column, strict=True) if entry is not None]
+        present = [entry for entry in column if entry is not None]
         clean = False
     else:
-        present = entries  # type: ignore[assignment]
+        present = column  # type: ignore[assignment]
         clean = every.clean and len(set(map(_UNIT, present))) == 1 and _never_falls(list(map(_TEXT, present)))
     first, last = group[0], group[-1]
     return HourSpan(
@@ -131,11 +166,11 @@ def _span(
         last.seq,
         first.time,
         last.time,
-        present[0][1],
-        present[-1][1],
+        _TEXT(present[0]),
+        _TEXT(present[-1]),
         first.hash,
         last.hash,
-        present[0][0],
+        _UNIT(present[0]),
     )
 
 
@@ -188,19 +223,6 @@ def merge(old: HourSpan | None, new: HourSpan) -> HourSpan:
         clean=False,
         first_seq=min(old.first_seq, new.first_seq),
         last_seq=max(old.last_seq, new.last_seq),
-    )
-
-
-def counter_row(record: Record, time_ms: int) -> CounterRow:
-    """A stored record as its summaries see it (``time_ms``: its time, as the store keeps it)."""
-    return CounterRow(
-        record.gateway,
-        record.device,
-        record.seq,
-        time_ms,
-        record.time,
-        record.hash,
-        {name: (unit, text) for name, unit, text in value_entries(record.values, COUNTERS)},
     )
 
 

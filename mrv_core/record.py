@@ -498,20 +498,46 @@ _VALUE_TEXT = re.compile(rb'"([a-z0-9_]+)":\{"raw":"[^"]*","unit":"[^"]*","value
 
 
 @functools.lru_cache(maxsize=8)
-def _named_entries(names: frozenset[str]) -> re.Pattern[bytes]:
+def _named_entries(names: frozenset[str]) -> re.Pattern[str]:
     """The entries of a values text whose names are among ``names``: (name, unit, decimal text)."""
-    alternatives = b"|".join(re.escape(name.encode()) for name in sorted(names))
-    return re.compile(rb'"(' + alternatives + rb')":\{"raw":"[^"]*","unit":"([^"]*)","value":"([^"]*)"\}')
+    alternatives = "|".join(re.escape(name) for name in sorted(names))
+    return re.compile(r'"(' + alternatives + r')":\{"raw":"[^"]*","unit":"([^"]*)","value":"([^"]*)"\}')
 
 
-def value_entries(values: Mapping[str, Value], names: frozenset[str]) -> list[tuple[str, str, str]]:
-    """(name, unit, decimal text) of the values among ``names`` that have one, in name order; one
-    regex for a common-layout record (the store's counter summaries at ingest)."""
+Entry = tuple[str, str, str]  # (name, unit, decimal text)
+
+
+def value_columns(
+    values: Sequence[Mapping[str, Value]], names: frozenset[str]
+) -> dict[str, Sequence[Entry | None]]:
+    """Per name among ``names`` that some of these records' values hold with a number: the
+    (name, unit, decimal text) of each record in order, None where that record has none.
+
+    Ingest summarises every record's counters: records of the common layout are scanned together
+    by one regex over their joined values texts (a match cannot run from one text into the next:
+    every quote in a checked text closes within it). When each record holds each name found, the
+    matches fall in a fixed order (a record's names are unique and in order) and the columns are
+    slices; otherwise, record by record."""
+    texts = [v.text for v in values if isinstance(v, _LazyValues)]
+    pattern = _named_entries(names)
+    if len(texts) == len(values):
+        found: list[Entry] = pattern.findall(b"\n".join(texts).decode("ascii"))
+        present = sorted({entry[0] for entry in found})
+        if len(found) == len(values) * len(present):
+            return {name: found[i :: len(present)] for i, name in enumerate(present)}
+    entries = [_entries(v, pattern, names) for v in values]
+    columns: dict[str, list[Entry | None]] = {}
+    for index, record_entries in enumerate(entries):
+        for entry in record_entries:
+            columns.setdefault(entry[0], [None] * len(values))[index] = entry
+    ordered: dict[str, Sequence[Entry | None]] = dict(sorted(columns.items()))
+    return ordered
+
+
+def _entries(values: Mapping[str, Value], pattern: re.Pattern[str], names: frozenset[str]) -> list[Entry]:
     if isinstance(values, _LazyValues):
-        return [
-            (name.decode("ascii"), unit.decode("ascii"), text.decode("ascii"))
-            for name, unit, text in _named_entries(names).findall(values.text)
-        ]
+        found: list[Entry] = pattern.findall(values.text.decode("ascii"))
+        return found
     return [
         (name, value.unit, str(value.value))
         for name, value in sorted(values.items())

@@ -72,7 +72,7 @@ from collector.store.base import (
     StoreError,
     WriteSet,
 )
-from mrv_core.counter_hours import HourSpan, counter_row, merged_with_stored, summarize
+from mrv_core.counter_hours import HourSpan, merged_with_stored, summarize_records
 from mrv_core.record import Record, Seal, value_texts, values_text
 from mrv_core.signing import b64
 from mrv_core.timefmt import format_ms, time_ms
@@ -321,7 +321,7 @@ class InfluxStore:
     def _merged_hours(self, items: WriteSet) -> list[HourSpan]:
         """The hourly counter summaries of the records written, merged with those this process wrote
         before (or, for hours it does not remember, read back)."""
-        spans = summarize(counter_row(r, time_ms(r.time)) for r, _, _ in items.records)
+        spans = summarize_records(r for r, _, _ in items.records)
 
         def read(gateway: str, device: str, first: int, last: int) -> list[HourSpan]:
             # An hour after the newest this process has handled for the device holds nothing it

@@ -27,7 +27,7 @@ from collector.store.base import (
     StoreError,
     WriteSet,
 )
-from mrv_core.counter_hours import ALL, HourSpan, counter_row, merged_with_stored, summarize
+from mrv_core.counter_hours import ALL, HourSpan, merged_with_stored, summarize_records
 from mrv_core.timefmt import format_ms, time_ms
 
 SCHEMA = """
@@ -157,7 +157,7 @@ class SqliteStore:
                         for (r, seal, leaf), at_ms in zip(items.records, record_ms, strict=True)
                     ],
                 )
-                self._write_counter_hours(items, record_ms)
+                self._write_counter_hours(items)
                 for gap in items.gaps:
                     self._write_gap(gap)
                 for event in items.events:
@@ -176,10 +176,10 @@ class SqliteStore:
                     self._db.execute("ROLLBACK")
                 raise StoreError(f"{self.path}: write failed: {exc}") from None
 
-    def _write_counter_hours(self, items: WriteSet, record_ms: Sequence[int]) -> None:
+    def _write_counter_hours(self, items: WriteSet) -> None:
         """The hourly counter summaries of the records written, merged into the stored ones (in the
         write's transaction: a summary never counts a record the store does not hold)."""
-        spans = summarize(map(counter_row, [r for r, _, _ in items.records], record_ms))
+        spans = summarize_records(r for r, _, _ in items.records)
         if not spans:
             return
         merged = merged_with_stored(spans, {}, self._stored_hours)

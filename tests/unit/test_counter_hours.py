@@ -203,3 +203,69 @@ def test_the_store_table_holds_hour_span_fields_in_order() -> None:
 def test_memory_source_has_no_summaries() -> None:
     """Exports and verifiers read records: the summaries are the store's index only."""
     assert not hasattr(MemoryRecordSource([]), "counter_hours")
+
+
+def _rows_one_by_one(records: list[Any]) -> list[CounterRow]:
+    """The oracle of summarize_records: each record's counters read from its decoded values."""
+    from mrv_core.counter_hours import COUNTERS
+    from mrv_core.timefmt import time_ms
+
+    return [
+        CounterRow(
+            r.gateway,
+            r.device,
+            r.seq,
+            time_ms(r.time),
+            r.time,
+            r.hash,
+            {
+                name: (value.unit, str(value.value))
+                for name, value in r.values.items()
+                if name in COUNTERS and value.value is not None
+            },
+        )
+        for r in records
+    ]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_summaries_of_records_read_together_are_those_read_one_by_one(seed: int) -> None:
+    """Ingest reads a device-hour's counters with one regex over its records' joined values; records
+    that lack a counter, hold it without a number, are gap records, change unit or are not in the
+    common layout (a unit that JSON escapes) send the hour record by record: same summaries."""
+    from mrv_core.counter_hours import summarize_records
+    from mrv_core.record import Value, parse_record
+    from tests.factory import energy_value
+
+    rnd = random.Random(seed)
+    gw = Gateway()
+    kwh = {"m1": Decimal(10), "m2": Decimal(500)}
+    data: list[bytes] = []
+    for minute in range(0, 600, rnd.choice([3, 7, 10])):
+        for device in ("m1", "m2"):
+            kwh[device] += Decimal(rnd.randrange(0, 300)) / 100
+            event = rnd.random()
+            values = {
+                "energy_active_export_total": energy_value(kwh[device]),
+                "energy_active_import_total": energy_value(kwh[device] / 3),
+                "power_active_total": Value(Decimal("1.5"), "kW", "0001"),
+            }
+            if event < 0.03:
+                data.append(gw.gap(device, minute - 5, minute, polls=2))
+                continue
+            if event < 0.06:
+                del values["energy_active_import_total"]  # a partial read
+            elif event < 0.08:
+                values["energy_active_export_total"] = Value(None, "kWh", "ffffffff")  # no number
+            elif event < 0.10:
+                values["energy_active_import_total"] = Value(Decimal(7), "MWh", "00000007")
+            elif event < 0.12:
+                values["gas_volume_total"] = Value(Decimal(3), "m\u00b3", "00000003")  # escaped: full parse
+            data.append(gw.record(device, minute, 0, values=values))
+    records = [parse_record(d) for d in data]
+    assert any(r.values.__class__.__name__ != "_LazyValues" for r in records)
+    rnd.shuffle(records)
+    for size in (1, 5, 40, len(records)):
+        for start in range(0, len(records), size):
+            batch = records[start : start + size]
+            assert summarize_records(batch) == summarize(_rows_one_by_one(batch))
