@@ -82,7 +82,7 @@ class BufferStats:
 
 
 @dataclass
-class _Offer:
+class Offer:
     """A reading waiting to be written by the next group commit, and what became of it."""
 
     device: str
@@ -113,7 +113,7 @@ class Buffer:
         self.full = False  # the last reading offered was refused (quota or disk full)
         self.refused = 0  # readings refused since start (kept in memory: the disk may have no room)
         self._lock = threading.Lock()
-        self._offers: list[_Offer] = []  # readings waiting for the next group commit
+        self._offers: list[Offer] = []  # readings waiting for the next group commit
         self._offers_lock = threading.Lock()
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -169,25 +169,30 @@ class Buffer:
         self, device: str, moment: datetime, build: Callable[[int, str], tuple[bytes, str]]
     ) -> int:
         """Give ``build`` the next (seq, prev) of ``device``, store what it returns; the seq, once the
-        reading is durably on disk.
-
-        Readings offered at the same moment by several pollers (they fire together on the wall
-        clock's grid) are written in one transaction, one fsync for all (group commit): whoever
-        holds the lock writes every reading offered so far, each in its own savepoint, so that one
-        reading's failure is its own. Raises :class:`BufferFullError`, with nothing written, when
-        the buffer holds its quota, the disk has less free room than the reserve (sealing and
-        deleting delivered seals need some), or the disk is full: the chain does not advance, so no
-        sequence number is lost.
-        """
-        offer = _Offer(device, format_time(moment), build)
-        with self._offers_lock:
-            self._offers.append(offer)
-        with self._lock:
-            if not offer.done:
-                self._write_offers()
+        reading is durably on disk. Raises what :meth:`append_readings` gives back."""
+        (offer,) = self.append_readings([Offer(device, format_time(moment), build)])
         if offer.error is not None:
             raise offer.error
         return offer.seq
+
+    def append_readings(self, offers: list[Offer]) -> list[Offer]:
+        """Write these readings (each ``build`` is given its device's next seq and prev) and return
+        them once durably on disk, each with its seq, or its error: :class:`BufferFullError`, with
+        nothing written, when the buffer holds its quota, the disk has less free room than the
+        reserve (sealing and deleting delivered seals need some), or the disk is full (the chain
+        does not advance, so no sequence number is lost); what its ``build`` raised.
+
+        Readings offered meanwhile by other pollers (they fire together on the wall clock's grid)
+        go in the same transaction, one fsync for all (group commit): whoever holds the lock writes
+        every reading offered so far, each in its own savepoint, so that one reading's failure is
+        its own. A bus offers a whole poll round at once.
+        """
+        with self._offers_lock:
+            self._offers.extend(offers)
+        with self._lock:
+            if not all(offer.done for offer in offers):
+                self._write_offers()
+        return offers
 
     def _write_offers(self) -> None:
         """Every reading offered so far, in one transaction (the caller holds the lock)."""
@@ -225,7 +230,7 @@ class Buffer:
             offer.done = True
         self.full = False
 
-    def _refuse_all(self, offers: list[_Offer], error: BufferFullError) -> None:
+    def _refuse_all(self, offers: list[Offer], error: BufferFullError) -> None:
         for offer in offers:
             self._refuse()
             offer.seq, offer.error, offer.done = 0, error, True

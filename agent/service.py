@@ -16,7 +16,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from agent.acquisition import QualityTracker, Reading, UnreadPolls, decode_reading
-from agent.buffer import Buffer, BufferFullError, Sealer
+from agent.buffer import Buffer, BufferError, BufferFullError, Offer, Sealer
 from agent.clock import EARLIEST, Clock
 from agent.config import AgentConfig, DeviceSection
 from agent.identification import identify
@@ -55,13 +55,22 @@ class DevicePoller:
     gap_records: int = 0
     identity: IdentityCheck | None = None  # the last identification read, and what did not match
     identified_at: datetime | None = None
+    _was_full: bool = False  # whether the buffer was full when the last reading was offered
 
     def poll(self) -> None:
+        """Read the device once and keep the reading (durably, before returning)."""
+        offer = self.read()
+        if offer is not None:
+            self.kept(self.buffer.append_readings([offer])[0])
+
+    def read(self) -> Offer | None:
+        """Read the device once: the reading to keep, or None (not read, refused, or the buffer is
+        full). A device that answers again after an outage has its gap record written here first."""
         if self.skip:
             self.skip -= 1
             self.skipped += 1
             self._not_read(self.clock.now(), None)
-            return
+            return None
         try:
             words = self.endpoint.read(self.plan, self.device.unit_id)
         except ModbusReadError as exc:
@@ -79,7 +88,7 @@ class DevicePoller:
                 f" {self.failures} times in a row, next try in {self.skip + 1} polls" if self.skip else "",
                 exc,
             )
-            return
+            return None
         moment = self.clock.now()
         if moment < EARLIEST and self.clock.speed == 1:
             self.failures += 1
@@ -93,11 +102,11 @@ class DevicePoller:
                 self.device.id,
                 self.last_error,
             )
-            return
+            return None
         if not self._identified(moment):
-            return  # refused: the device is not what its profile is for (counted as not read)
+            return None  # refused: the device is not what its profile is for (counted as not read)
         if self.unread.polls and not self.write_gap(moment):
-            return  # the buffer is full: neither the gap nor the reading can be kept now
+            return None  # the buffer is full: neither the gap nor the reading can be kept now
         reading = self.quality.check(self.plan, decode_reading(self.plan, words))
         if self.identity is not None and not self.identity.matches:
             reading = Reading(reading.values, (*reading.quality, "identity_mismatch"))
@@ -107,14 +116,20 @@ class DevicePoller:
                 **self._head(seq, prev, moment), values=reading.values, quality=reading.quality
             )
 
-        was_full = self.buffer.full
-        try:
-            self.buffer.append_reading(self.device.id, moment, build)
-        except BufferFullError as exc:
-            if not was_full:  # once per episode, not once per device and poll
-                log.error("acquisition paused, nothing buffered is touched: %s", exc)
+        self._was_full = self.buffer.full
+        return Offer(self.device.id, format_time(moment), build)
+
+    def kept(self, offer: Offer) -> None:
+        """What became of the reading :meth:`read` offered, once the buffer has written or refused it."""
+        if isinstance(offer.error, BufferFullError):
+            if not self._was_full:  # once per episode, not once per device and poll
+                log.error("acquisition paused, nothing buffered is touched: %s", offer.error)
             return
-        if was_full:
+        if offer.error is not None:
+            raise offer.error
+        if not offer.done:
+            raise BufferError(f"device {self.device.id}: the reading of {offer.time_text} was not written")
+        if self._was_full:
             log.warning("buffer has room again; acquisition resumed (%d refused)", self.buffer.refused)
         self.failures = 0
 
@@ -212,11 +227,31 @@ class BusPoller:
     pollers: list[DevicePoller]
 
     def poll(self) -> None:
+        """Read every device of the bus, then keep all their readings in one transaction: a
+        transaction costs the gateway about 200 us of CPU and one fsync (an SD card's lifetime),
+        whatever it holds (tests/unit/test_buffer.py; docs/BENCHMARKS.md)."""
+        offered: list[tuple[DevicePoller, Offer]] = []
         for poller in self.pollers:
             try:
-                poller.poll()
+                offer = poller.read()
             except Exception:  # a bug in one device's poll never stops the others on its bus
                 log.exception("device %s: poll failed", poller.device.id)
+                continue
+            if offer is not None:
+                offered.append((poller, offer))
+        if not offered:
+            return
+        buffer = offered[0][0].buffer
+        try:
+            buffer.append_readings([offer for _, offer in offered])
+        except Exception:  # the buffer itself failed (not full: that is each reading's answer)
+            log.exception("readings of %s not kept", ", ".join(poller.device.id for poller, _ in offered))
+            return
+        for poller, offer in offered:
+            try:
+                poller.kept(offer)
+            except Exception:
+                log.exception("device %s: reading not kept", poller.device.id)
 
 
 def bus_groups(pollers: list[DevicePoller]) -> dict[tuple[str, float], BusPoller]:
