@@ -24,6 +24,7 @@ import hashlib
 import os
 import resource
 import struct
+import subprocess
 import sys
 import tempfile
 import time
@@ -48,6 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PROFILE = load_profile(ROOT / "firmware_profiles/eastron/sdm630-modbus-v2.yaml")
 START = datetime(2026, 1, 1, tzinfo=UTC)
 QUANTITY = "energy_active_export_total"
+BUCKET = "bench_year"
 LAYOUT = (
     '{"clock":"synced","device":"m%02d","gateway":"gw-year","kind":"reading","prev":"%s",'
     '"profile":{"id":"eastron-sdm630-v2","sha256":"' + PROFILE.sha256 + '"},"quality":[],"seq":%d,'
@@ -145,7 +147,17 @@ def main() -> int:
         help="influxdb: a private InfluxDB (Debian's 1.6, started here on a free port) filled by the "
         "store's own write, measured, then removed",
     )
+    parser.add_argument(
+        "--influxdb-url", help="measure the report on this InfluxDB, already filled (run by --store influxdb)"
+    )
     args = parser.parse_args()
+    if args.influxdb_url:
+        print(
+            _measure(
+                InfluxStore(args.influxdb_url, org="bench", bucket=BUCKET), "InfluxDB", args.days, args.meters
+            )
+        )
+        return 0
     if args.store == "influxdb":
         return _influxdb(args.days, args.meters)
     cache = ROOT / ".bench"
@@ -166,11 +178,22 @@ def _influxdb(days: int, meters: int) -> int:
     with tempfile.TemporaryDirectory() as folder:
         influx = start_influxdb(Path(folder) / "influxdb")
         try:
-            influx.create_database("bench_year")
-            store = InfluxStore(influx.url, org="bench", bucket="bench_year")
+            influx.create_database(BUCKET)
+            store = InfluxStore(influx.url, org="bench", bucket=BUCKET)
             print(f"writing {days * 1440 * meters:,} records into InfluxDB ...", flush=True)
             print(f"  written in {fill_influxdb(store, days, meters):.0f} s", flush=True)
-            print(_measure(store, "InfluxDB", days, meters))
+            store.close()
+            # The report in a process of its own: its peak memory is the report's, not the filling's.
+            command = [
+                sys.executable,
+                "-m",
+                "bench.year_report",
+                "--days",
+                str(days),
+                "--meters",
+                str(meters),
+            ]
+            subprocess.run([*command, "--influxdb-url", influx.url], check=True, cwd=ROOT)
         finally:
             influx.stop()
     return 0
