@@ -68,11 +68,10 @@ class Endpoint:
                 response = self._answer(
                     where, functools.partial(reader, request.address, count=request.count, device_id=unit_id)
                 )
-                registers = list(response.registers)
+                registers = response.registers
                 if len(registers) < request.count:
                     raise ModbusReadError("short_response", f"{where}: {len(registers)} registers returned")
-                for offset in range(request.count):
-                    words[(request.function, request.address + offset)] = registers[offset]
+                words.update(zip(request.keys, registers, strict=False))  # extra words are not asked for
         return words
 
     def read_device_id(self, unit_id: int) -> dict[int, str]:

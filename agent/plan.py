@@ -27,6 +27,12 @@ class ReadRequest:
     address: int
     count: int
 
+    @functools.cached_property
+    def keys(self) -> tuple[tuple[str, int], ...]:
+        """(function, address) of each word the request returns, in order (made once: a gateway
+        files every word of every poll by them)."""
+        return tuple((self.function, self.address + offset) for offset in range(self.count))
+
 
 @dataclass(frozen=True)
 class ReadPlan:
