@@ -219,6 +219,7 @@ class Buffer:
                         self._db.execute("ROLLBACK TO reading")
                         offer.error = exc
                     self._db.execute("RELEASE reading")
+                self._bump("records_taken", sum(offer.error is None for offer in offers))
         except BufferFullError as exc:
             self._refuse_all(offers, exc)
             return
@@ -248,7 +249,6 @@ class Buffer:
             "SET seq = excluded.seq, hash = excluded.hash, time = excluded.time",
             (device, seq, digest, time_text),
         )
-        self._bump("records_taken")
         return seq
 
     def _no_room(self) -> str:
