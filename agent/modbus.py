@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import functools
 import logging
+import struct
 import threading
 from collections.abc import Callable
 from typing import Any
 
 from pymodbus import FramerType
 from pymodbus.client import ModbusSerialClient, ModbusTcpClient
-from pymodbus.exceptions import ConnectionException, ModbusException
+from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
+from pymodbus.pdu import ModbusPDU
+from pymodbus.pdu.register_message import ReadHoldingRegistersResponse, ReadInputRegistersResponse
 
 from agent.config import RtuTransport, TcpTransport
 from agent.plan import ReadPlan
@@ -32,6 +35,43 @@ class ModbusReadError(RuntimeError):
         super().__init__(message)
         self.reason = reason
         self.code = code  # the Modbus exception code, for reason "exception"
+
+
+class _Words(ModbusPDU):
+    """A read-registers response decoded as pymodbus does, by one struct call instead of one per
+    register (pymodbus 3.16: ~28 us for the 76 words of an SDM630 reading); and described briefly,
+    since pymodbus formats every response it decodes for a debug log even when nothing logs it.
+    Registered with each client through pymodbus's own ``register`` for custom responses
+    (tests/unit/test_modbus_words.py holds it to pymodbus's decoding)."""
+
+    def decode(self, data: bytes) -> None:
+        byte_count = int(data[0])
+        if byte_count >= len(data):
+            raise ModbusIOException(
+                f"byte_count {byte_count} > length of packet {len(data)}", function_code=self.function_code
+            )
+        words = byte_count // 2
+        self.registers = list(struct.unpack(f">{words}H", data[1 : 1 + 2 * words]))
+
+    def __str__(self) -> str:
+        return (
+            f"{type(self).__name__}(dev_id={self.dev_id}, transaction_id={self.transaction_id}, "
+            f"{len(self.registers)} registers)"
+        )
+
+
+class HoldingWords(_Words, ReadHoldingRegistersResponse):
+    """Function 3's response (see _Words)."""
+
+
+class InputWords(_Words, ReadInputRegistersResponse):
+    """Function 4's response (see _Words)."""
+
+
+def _with_word_responses(client: Client) -> Client:
+    client.register(HoldingWords)
+    client.register(InputWords)
+    return client
 
 
 class Endpoint:
@@ -122,7 +162,9 @@ class TcpEndpoint(Endpoint):
         self.host, self.port, self.timeout_s = host, port, timeout_s
 
     def _make_client(self) -> Client:
-        return ModbusTcpClient(self.host, port=self.port, timeout=self.timeout_s, retries=0)
+        return _with_word_responses(
+            ModbusTcpClient(self.host, port=self.port, timeout=self.timeout_s, retries=0)
+        )
 
 
 class RtuEndpoint(Endpoint):
@@ -135,8 +177,10 @@ class RtuEndpoint(Endpoint):
 
     def _make_client(self) -> Client:
         line = self.line
-        return ModbusSerialClient(
-            line.serial, framer=FramerType.RTU, timeout=line.timeout_s, retries=0, **line.line_settings()
+        return _with_word_responses(
+            ModbusSerialClient(
+                line.serial, framer=FramerType.RTU, timeout=line.timeout_s, retries=0, **line.line_settings()
+            )
         )
 
 
