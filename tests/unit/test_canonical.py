@@ -69,3 +69,50 @@ def test_time_ms_is_exact_on_both_sides_of_the_epoch() -> None:
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
     for ms in (0, 1, -1, 999, -1001, 1_798_761_599_999, -631_152_000_001, 4_102_444_800_000):
         assert time_ms(format_time(epoch + timedelta(milliseconds=ms))) == ms
+
+
+def test_the_fast_check_agrees_with_the_rules() -> None:
+    """canonical_bytes checks by a fast pass and names the failing path only on failure: both
+    must accept and refuse the same values (random nested JSON-ish values, bad ones included)."""
+    import random
+    from collections import OrderedDict
+
+    from mrv_core.canonical import CanonicalError, _check, _fits
+
+    class Text(str):
+        pass
+
+    rnd = random.Random(5)
+    leaves = [None, True, False, 0, -7, 2**53 - 1, 2**53, -(2**53), 1.5, float("nan"), "x", Text("y"), b"z"]
+
+    def value(depth: int) -> object:
+        roll = rnd.random()
+        if depth > 3 or roll < 0.4:
+            return rnd.choice(leaves)
+        if roll < 0.6:
+            return [value(depth + 1) for _ in range(rnd.randrange(4))]
+        if roll < 0.7:
+            return tuple(value(depth + 1) for _ in range(rnd.randrange(3)))
+        keys = ["a", "b", Text("c"), 1, True, None]
+        items = {rnd.choice(keys): value(depth + 1) for _ in range(rnd.randrange(4))}
+        return OrderedDict(items) if roll < 0.75 else items
+
+    refused = 0
+    for _ in range(5000):
+        v = value(0)
+        try:
+            _check(v, "$")
+            ok = True
+        except CanonicalError:
+            ok, refused = False, refused + 1
+        if _fits(v):
+            assert ok, v
+        try:
+            canonical_bytes(v)
+            encoded = True
+        except CanonicalError:
+            encoded = False
+        except TypeError:  # bytes: no JSON value, as before
+            encoded = True
+        assert encoded == ok, v
+    assert 1000 < refused < 4000
