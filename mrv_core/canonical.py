@@ -58,7 +58,7 @@ def _fits(value: Any) -> bool:
     if kind is list or kind is tuple:
         return all(type(item) is str or _fits(item) for item in value)
     if kind is int:
-        return -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER
+        return bool(-MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER)
     return kind is str or kind is bool or value is None or _passes(value)
 
 
