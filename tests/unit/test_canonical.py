@@ -116,3 +116,24 @@ def test_the_fast_check_agrees_with_the_rules() -> None:
             encoded = True
         assert encoded == ok, v
     assert 1000 < refused < 4000
+
+
+def test_format_time_is_the_strftime_rule_in_any_zone() -> None:
+    import random
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from mrv_core.timefmt import format_time
+
+    def by_strftime(moment: datetime) -> str:
+        utc = moment.astimezone(UTC)
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+    rnd = random.Random(3)
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    for i in range(20_000):
+        moment = epoch + timedelta(microseconds=rnd.randrange(-30 * 10**15, 200 * 10**15))
+        if i % 3:
+            offset = timedelta(hours=rnd.randrange(-12, 14), minutes=rnd.choice([0, 30, 45]))
+            moment = moment.astimezone(timezone(offset))
+        assert format_time(moment) == by_strftime(moment), moment
+    assert format_time(datetime(999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)) == "999-12-31T23:59:59.999Z"
