@@ -229,7 +229,7 @@ class BusPoller:
     def poll(self) -> None:
         """Read every device of the bus, then keep all their readings in one transaction: a
         transaction costs the gateway about 200 us of CPU and one fsync (an SD card's lifetime),
-        whatever it holds (tests/unit/test_buffer.py; docs/BENCHMARKS.md)."""
+        whatever it holds (tests/unit/test_schedule.py; docs/RELIABILITY.md)."""
         offered: list[tuple[DevicePoller, Offer]] = []
         for poller in self.pollers:
             try:
