@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import resource
 import struct
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from bench.e2e import rss_mb
 from bench.verify import pv_grid_project
 from collector.store.base import WriteSet
 from collector.store.influx import InfluxStore
@@ -58,8 +58,9 @@ LAYOUT = (
 )
 
 
-def readings(days: int, meters: int) -> Iterator[tuple[int, int, int, str, bytes, str, str]]:
-    """The records minute by minute: (minute, meter, time ms, time text, bytes, hash, claimed value)."""
+def readings(days: int, meters: int) -> Iterator[tuple[int, int, int, str, bytes, str, str, str]]:
+    """The records minute by minute: (minute, meter, time ms, time text, bytes, hash, prev, claimed
+    value)."""
     heads = ["0" * 64] * meters
     pack = struct.Struct(">f").pack
     for minute in range(days * 1440):
@@ -72,7 +73,7 @@ def readings(days: int, meters: int) -> Iterator[tuple[int, int, int, str, bytes
             claim = shortest_float_text(as32, "f32")
             data = (LAYOUT % (meter, heads[meter], minute + 1, text, data32.hex(), claim)).encode()
             digest = hashlib.sha256(data).hexdigest()
-            yield minute, meter, at_ms, text, data, digest, claim
+            yield minute, meter, at_ms, text, data, digest, heads[meter], claim
             heads[meter] = digest
 
 
@@ -87,11 +88,9 @@ def generate(path: Path, days: int, meters: int) -> float:
     db.execute("PRAGMA synchronous=OFF")
     rows = []
     hour: list[CounterRow] = []  # the hour's records as the store's counter summaries see them
-    prev = ["0" * 64] * meters
-    for minute, meter, at_ms, text, data, digest, claim in readings(days, meters):
+    for minute, meter, at_ms, text, data, digest, prev, claim in readings(days, meters):
         device = f"m{meter:02d}"
-        rows.append(("year", "gw-year", device, minute + 1, at_ms, digest, prev[meter], data, 1, 0))
-        prev[meter] = digest
+        rows.append(("year", "gw-year", device, minute + 1, at_ms, digest, prev, data, 1, 0))
         counters = {QUANTITY: ("kWh", claim)}
         hour.append(CounterRow("gw-year", device, minute + 1, at_ms, text, digest, counters))
         if meter == meters - 1 and (minute % 60 == 59 or minute == days * 1440 - 1):
@@ -124,7 +123,7 @@ def fill_influxdb(store: InfluxStore, days: int, meters: int) -> float:
     )
     seal = parse_seal(seal_data, b"", strict=False)
     batch: list[tuple[Record, Seal, int]] = []
-    for _, _, _, _, data, _, _ in readings(days, meters):
+    for _, _, _, _, data, _, _, _ in readings(days, meters):
         batch.append((parse_record(data, strict=False), seal, 0))
         if len(batch) == 5000:
             store.write(WriteSet(records=batch))
@@ -199,16 +198,6 @@ def _influxdb(days: int, meters: int) -> int:
     return 0
 
 
-def _peak_rss_mb() -> float:
-    """This process's peak resident memory. Linux's VmHWM, not getrusage's ru_maxrss: a process
-    started by another keeps its parent's maxrss from the fork (the report of a filled InfluxDB
-    read 243 MB that way, 64 MB by VmHWM on 15 days)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def _measure(store: SqliteStore | InfluxStore, name: str, days: int, meters: int) -> str:
     """The report of a pv-grid project reading every meter over the whole store, on one core."""
     points = tuple(PointSpec(m + 1, "EG", "gw-year", f"m{m:02d}", QUANTITY) for m in range(meters))
@@ -220,7 +209,9 @@ def _measure(store: SqliteStore | InfluxStore, name: str, days: int, meters: int
     cpu, wall = time.process_time() - cpu, time.monotonic() - wall
     store.close()
     records = sum(p["readings"] for p in report["monitored"]["EG"]["points"])
-    peak = _peak_rss_mb()
+    # VmHWM, not getrusage's ru_maxrss: a process started by another keeps its parent's maxrss from
+    # the fork (the report of a filled InfluxDB read 243 MB that way, 64 MB by VmHWM on 15 days).
+    peak = rss_mb(os.getpid(), "VmHWM")
     # Every meter's counter rises 0.05 kWh a minute: the year's export is exactly that, inside the period.
     expected = Decimal("0.05") * (days * 1440 - 1) * meters / 1000
     return (
