@@ -137,3 +137,28 @@ def test_format_time_is_the_strftime_rule_in_any_zone() -> None:
             moment = moment.astimezone(timezone(offset))
         assert format_time(moment) == by_strftime(moment), moment
     assert format_time(datetime(999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)) == "999-12-31T23:59:59.999Z"
+
+
+def test_decimal_text_is_the_formatting_rule_for_any_decimal() -> None:
+    """decimal_text returns str(value) where that is already canonical: it must give what the rule
+    (fixed notation, no trailing zeros, no '-0') gives for every decimal, whatever its exponent,
+    sign, trailing zeros or special value."""
+    import random
+    from decimal import Decimal
+
+    from mrv_core.exact import decimal_text
+
+    def by_the_rule(value: Decimal) -> str:
+        if value.is_zero():
+            return "0"
+        text = format(value, "f")
+        return text.rstrip("0").rstrip(".") if "." in text else text
+
+    rnd = random.Random(11)
+    specials = ["0", "-0", "0.00", "-0E+3", "0E-9", "10", "100E-2", "1.50", "NaN", "-Infinity", "sNaN"]
+    values = [Decimal(text) for text in specials]
+    for _ in range(20000):
+        digits = str(rnd.randrange(10 ** rnd.randrange(1, 12)))
+        values.append(Decimal(f"{rnd.choice('+-')}{digits}E{rnd.randrange(-12, 6)}"))
+    for value in values:
+        assert decimal_text(value) == by_the_rule(value), value
