@@ -98,9 +98,16 @@ def _shortest_by_trying_every_length(value: float) -> str:
 
 
 def test_shortest_float_text_matches_trying_every_length() -> None:
-    """The binary search finds what trying 1, 2, ... 9 digits finds, powers of two included."""
+    """The search (7 digits first, then 8 or fewer) finds what trying 1, 2, ... 9 digits finds, for
+    any float32 (most need 8 or 9 digits), for short decimals read as float32 (1 to 7 digits), and
+    for powers of two."""
     rnd = random.Random(20261129)
     floats = [struct.unpack(">f", struct.pack(">I", rnd.randrange(0x7F800000)))[0] for _ in range(20000)]
+    floats += [
+        struct.unpack(">f", struct.pack(">f", rnd.randrange(10**digits) * 10.0 ** rnd.randrange(-9, 9)))[0]
+        for digits in range(1, 8)
+        for _ in range(3000)
+    ]
     floats += [2.0**e for e in range(-126, 128)] + [-(2.0**e) for e in range(-20, 20)]
     for value in floats:
         assert shortest_float_text(value, "f32") == _shortest_by_trying_every_length(value), value
