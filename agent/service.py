@@ -26,7 +26,7 @@ from agent.publisher import Publisher
 from agent.schedule import aligned_start, polls_to_skip
 from mrv_core.identity import IdentityCheck
 from mrv_core.profile import Profile
-from mrv_core.record import build_gap_record, build_record, build_seal
+from mrv_core.record import ReadingEncoder, build_gap_record, build_seal
 from mrv_core.signing import Signer
 from mrv_core.timefmt import format_time
 
@@ -56,6 +56,16 @@ class DevicePoller:
     identity: IdentityCheck | None = None  # the last identification read, and what did not match
     identified_at: datetime | None = None
     _was_full: bool = False  # whether the buffer was full when the last reading was offered
+
+    def __post_init__(self) -> None:
+        self._encoder = ReadingEncoder(
+            site=self.site,
+            gateway=self.gateway,
+            device=self.device.id,
+            profile_id=self.profile.id,
+            profile_sha256=self.profile.sha256,
+            quantities=[(spec.quantity, spec.unit) for spec in self.plan.registers],
+        )
 
     def poll(self) -> None:
         """Read the device once and keep the reading (durably, before returning)."""
@@ -110,11 +120,11 @@ class DevicePoller:
         reading = self.quality.check(self.plan, decode_reading(self.plan, words))
         if self.identity is not None and not self.identity.matches:
             reading = Reading(reading.values, (*reading.quality, "identity_mismatch"))
+        # the clock's state when read, not under the buffer's lock (it may ask timedatectl)
+        encode, clock = self._encoder.encode, self.clock.state
 
         def build(seq: int, prev: str) -> tuple[bytes, str]:
-            return build_record(
-                **self._head(seq, prev, moment), values=reading.values, quality=reading.quality
-            )
+            return encode(seq, prev, moment, clock, values=reading.values, quality=reading.quality)
 
         self._was_full = self.buffer.full
         return Offer(self.device.id, format_time(moment), build)

@@ -134,6 +134,112 @@ def build_record(
     )
 
 
+_STRING = json.encoder.encode_basestring_ascii  # how json.dumps(ensure_ascii=True) writes a string
+_SLOT = re.compile(r'"\\u0000([a-z]+)([0-9]*)\\u0000"')  # a template's slot, as canonical JSON writes it
+
+
+class ReadingEncoder:
+    """:func:`build_record` for one device and one list of (quantity, unit), from pieces encoded
+    once: a gateway encodes every reading, and walking, sorting and escaping the same head and
+    names each time was most of the cost (about 19 -> 5 us for 8 values). The pieces are cut from
+    :func:`canonical_bytes` of a record whose variable fields are markers, so key order and
+    escaping are canonical JSON's own; anything else (other quantities or units, a seq or clock
+    the record refuses) goes to :func:`build_record`. Same bytes: tests/unit/test_record_encoder.py."""
+
+    def __init__(
+        self,
+        *,
+        site: str,
+        gateway: str,
+        device: str,
+        profile_id: str,
+        profile_sha256: str,
+        quantities: Sequence[tuple[str, str]],
+    ) -> None:
+        self._head = {
+            "site": site,
+            "gateway": gateway,
+            "device": device,
+            "profile_id": profile_id,
+            "profile_sha256": profile_sha256,
+        }
+        self._units = dict(quantities)
+        names = list(self._units)
+        marked = {
+            "v": FORMAT_VERSION,
+            "kind": "reading",
+            "site": site,
+            "gateway": gateway,
+            "device": device,
+            "profile": {"id": profile_id, "sha256": profile_sha256},
+            "seq": "\0seq\0",
+            "prev": "\0prev\0",
+            "time": "\0time\0",
+            "clock": "\0clock\0",
+            "values": {
+                name: {"value": f"\0value{index}\0", "unit": unit, "raw": f"\0raw{index}\0"}
+                for index, (name, unit) in enumerate(self._units.items())
+            },
+            "quality": "\0quality\0",
+        }
+        parts = _SLOT.split(canonical_bytes(marked).decode("ascii"))
+        self._literals = parts[::3]  # text, (slot, index, text)*
+        self._slots = [
+            (name, int(index) if index else -1) for name, index in zip(parts[1::3], parts[2::3], strict=True)
+        ]
+        expected = 4 + 2 * len(names) + 1
+        # a name holding a marker itself (NUL characters): no template, every record the long way
+        self._names = names if len(set(self._slots)) == len(self._slots) == expected else None
+        self._unit_list = list(self._units.values())
+
+    def encode(
+        self,
+        seq: int,
+        prev: str,
+        time: datetime,
+        clock: str,
+        *,
+        values: Mapping[str, Value],
+        quality: Sequence[str] = (),
+    ) -> tuple[bytes, str]:
+        """Canonical bytes and SHA-256 (hex) of the reading: exactly :func:`build_record`'s."""
+        names = self._names
+        if names is not None and len(values) == len(names) and 1 <= seq <= MAX_SAFE_INTEGER:
+            ordered = [values[name] for name in names if name in values]
+            if (
+                len(ordered) == len(names)
+                and [v.unit for v in ordered] == self._unit_list
+                and clock in CLOCK_STATES
+            ):
+                filled = {
+                    "seq": str(seq),
+                    "prev": _STRING(prev),
+                    "time": _STRING(format_time(time)),
+                    "clock": _STRING(clock),
+                    "quality": "[" + ",".join(map(_STRING, sorted(set(quality)))) + "]" if quality else "[]",
+                }
+                return self._filled(filled, ordered)
+        return build_record(
+            **self._head, seq=seq, prev=prev, time=time, clock=clock, values=values, quality=quality
+        )
+
+    def _filled(self, filled: dict[str, str], ordered: list[Value]) -> tuple[bytes, str]:
+        """The template with its head slots ``filled`` and the values in template order."""
+        literals = self._literals
+        out = [literals[0]]
+        for position, (slot, index) in enumerate(self._slots, 1):
+            if index < 0:
+                out.append(filled[slot])
+            elif slot == "raw":
+                out.append(_STRING(ordered[index].raw))
+            else:
+                number = ordered[index].value
+                out.append("null" if number is None else _STRING(decimal_text(number)))
+            out.append(literals[position])
+        data = "".join(out).encode("ascii")
+        return data, hashlib.sha256(data).hexdigest()
+
+
 def build_gap_record(
     *,
     site: str,
