@@ -6,13 +6,14 @@ or changed for it: the verifier and the report decide what a flag means.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
 from agent.plan import ReadPlan
 from mrv_core.record import Value
+from mrv_core.registers import DecodeError
 
 
 @dataclass(frozen=True)
@@ -22,17 +23,32 @@ class Reading:
 
 
 def decode_reading(plan: ReadPlan, words: Mapping[tuple[str, int], int]) -> Reading:
-    """Decode every planned register; a value the meter does not give (a non-finite float, a
-    "not implemented" pattern or scale factor) is null and flagged, never dropped or fixed.
+    """:func:`decode_blocks` of words by (function, address), as a meter that gave them sent them."""
+    return decode_blocks(plan, plan.blocks(words))
 
-    A register with a scale-factor register gets the raw text of its value's words followed by the
-    scale factor's word (docs/record-format.md, section 5): the record alone re-decodes it."""
+
+def decode_blocks(plan: ReadPlan, blocks: Sequence[bytes]) -> Reading:
+    """Decode every planned register from the bytes its plan's requests returned; a value the
+    meter does not give (a non-finite float, a "not implemented" pattern or scale factor) is null
+    and flagged, never dropped or fixed.
+
+    The record keeps each value's words as they came, in hex (``raw``); a register with a
+    scale-factor register gets its value's words followed by the scale factor's word
+    (docs/record-format.md, section 5): the record alone re-decodes it."""
+    for request, block in zip(plan.requests, blocks, strict=True):
+        if len(block) != 2 * request.count:
+            raise DecodeError(f"{request}: {len(block)} bytes for {request.count} words")
     values: dict[str, Value] = {}
     quality: list[str] = []
-    for spec, keys, hex_format, decode in plan.decoding:
-        # the value's words, then its scale factor's: 16-bit words, 4 hex digits each
-        raw = hex_format % tuple(map(words.__getitem__, keys))
-        value = decode(raw)
+    for spec, slices, decode_wire, decode_text in plan.wire_decoding:
+        if decode_wire is not None:  # the value's words only, as they came
+            (index, start, end), *_ = slices
+            data = blocks[index][start:end]
+            raw = data.hex()
+            value = decode_wire(data)
+        else:
+            raw = "".join(blocks[index][start:end].hex() for index, start, end in slices)
+            value = decode_text(raw)
         if value is None:
             quality.append(f"invalid_value:{spec.quantity}")
         elif (spec.min is not None and value < spec.min) or (spec.max is not None and value > spec.max):

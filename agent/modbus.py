@@ -51,7 +51,8 @@ class _Words(ModbusPDU):
                 f"byte_count {byte_count} > length of packet {len(data)}", function_code=self.function_code
             )
         words = byte_count // 2
-        self.registers = list(struct.unpack(f">{words}H", data[1 : 1 + 2 * words]))
+        self.raw = data[1 : 1 + 2 * words]  # the words' bytes as they came: a gateway decodes these
+        self.registers = list(struct.unpack(f">{words}H", self.raw))
 
     def __str__(self) -> str:
         return (
@@ -96,6 +97,14 @@ class Endpoint:
     def read(self, plan: ReadPlan, unit_id: int) -> dict[tuple[str, int], int]:
         """Words by (function, address) for every request of ``plan``, or :class:`ModbusReadError`."""
         words: dict[tuple[str, int], int] = {}
+        for request, block in zip(plan.requests, self.read_blocks(plan, unit_id), strict=True):
+            words.update(zip(request.keys, struct.unpack(f">{request.count}H", block), strict=True))
+        return words
+
+    def read_blocks(self, plan: ReadPlan, unit_id: int) -> list[bytes]:
+        """The bytes of the words each request of ``plan`` asked for (2 per word, as they came off
+        the wire), or :class:`ModbusReadError`. What a gateway decodes (agent/acquisition.py)."""
+        blocks: list[bytes] = []
         with self._lock:
             client = self._connected()
             for request in plan.requests:
@@ -111,8 +120,11 @@ class Endpoint:
                 registers = response.registers
                 if len(registers) < request.count:
                     raise ModbusReadError("short_response", f"{where}: {len(registers)} registers returned")
-                words.update(zip(request.keys, registers, strict=False))  # extra words are not asked for
-        return words
+                raw = getattr(response, "raw", None)  # a response pymodbus decoded itself has none
+                if not isinstance(raw, bytes):
+                    raw = struct.pack(f">{len(registers)}H", *registers)
+                blocks.append(raw[: 2 * request.count])  # extra words are not asked for
+        return blocks
 
     def read_device_id(self, unit_id: int) -> dict[int, str]:
         """The basic objects of Modbus Read Device Identification (function 43, MEI type 14):

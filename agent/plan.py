@@ -10,13 +10,17 @@ it is read like one more register, and shared scale factors are read once.
 from __future__ import annotations
 
 import functools
+import struct
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
 from mrv_core.profile import RegisterSpec
+from mrv_core.registers import DecodeError, wire_decoder
 
 Decoder = Callable[[str], Decimal | None]
+WireDecoder = Callable[[bytes], Decimal | None]
+Slice = tuple[int, int, int]  # (request, first byte, end byte) in the bytes a request returned
 
 MODBUS_MAX_REGISTERS = 125
 
@@ -44,19 +48,50 @@ class ReadPlan:
         return [words[(spec.function, address)] for address in spec.word_addresses]
 
     @functools.cached_property
-    def decoding(self) -> tuple[tuple[RegisterSpec, tuple[tuple[str, int], ...], str, Decoder], ...]:
-        """Per register, worked out once: the word keys of its raw text (the value's words, then
-        the scale factor's), the hex format of that text and its decoder (a gateway decodes every
-        register of every poll)."""
-        return tuple(
-            (
-                spec,
-                tuple((spec.function, address) for address in spec.word_addresses),
-                "%04x" * len(spec.word_addresses),
-                spec.decoder(),
+    def wire_decoding(
+        self,
+    ) -> tuple[tuple[RegisterSpec, tuple[Slice, ...], WireDecoder | None, Decoder], ...]:
+        """Per register, worked out once: where its raw words lie in the bytes the requests return
+        (the value's words, then the scale factor's), the decoder of the value's bytes (None where
+        a scale factor or a "not implemented" pattern needs the raw text's decoder) and that one."""
+        where = {
+            key: (index, 2 * offset)
+            for index, request in enumerate(self.requests)
+            for offset, key in enumerate(request.keys)
+        }
+        out = []
+        for spec in self.registers:
+            value = where[(spec.function, spec.address)]
+            slices: tuple[Slice, ...] = ((value[0], value[1], value[1] + 2 * spec.width),)
+            if spec.scale_factor is not None:
+                factor = where[(spec.function, spec.scale_factor)]
+                slices = (*slices, (factor[0], factor[1], factor[1] + 2))
+            plain = spec.scale_factor is None and spec.not_implemented is None
+            out.append(
+                (
+                    spec,
+                    slices,
+                    wire_decoder(spec.type, spec.order, spec.scale) if plain else None,
+                    spec.decoder(),
+                )
             )
-            for spec in self.registers
-        )
+        return tuple(out)
+
+    def blocks(self, words: Mapping[tuple[str, int], int]) -> list[bytes]:
+        """The bytes each request returns, from words by (function, address): what a meter that
+        gave these words sent (for fakes and decoding words read elsewhere). Every register's words
+        must be there (KeyError); unused words a request bridges read as 0."""
+        needed = [(spec.function, address) for spec in self.registers for address in spec.word_addresses]
+        missing = [key for key in needed if key not in words]
+        if missing:
+            raise KeyError(missing[0])
+        try:
+            return [
+                struct.pack(f">{request.count}H", *(words.get(key, 0) for key in request.keys))
+                for request in self.requests
+            ]
+        except struct.error as exc:
+            raise DecodeError(f"register words must be 0..65535: {exc}") from None
 
 
 def _spans(registers: Sequence[RegisterSpec]) -> list[tuple[str, int, int, str]]:

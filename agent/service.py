@@ -15,7 +15,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from agent.acquisition import QualityTracker, Reading, UnreadPolls, decode_reading
+from agent.acquisition import QualityTracker, Reading, UnreadPolls, decode_blocks
 from agent.buffer import Buffer, BufferError, BufferFullError, Offer, Sealer
 from agent.clock import EARLIEST, Clock
 from agent.config import AgentConfig, DeviceSection
@@ -82,7 +82,7 @@ class DevicePoller:
             self._not_read(self.clock.now(), None)
             return None
         try:
-            words = self.endpoint.read(self.plan, self.device.unit_id)
+            blocks = self.endpoint.read_blocks(self.plan, self.device.unit_id)
         except ModbusReadError as exc:
             failed_at = self.clock.now()
             self._not_read(failed_at, f"exception:{exc.code}" if exc.code is not None else exc.reason)
@@ -117,7 +117,7 @@ class DevicePoller:
             return None  # refused: the device is not what its profile is for (counted as not read)
         if self.unread.polls and not self.write_gap(moment):
             return None  # the buffer is full: neither the gap nor the reading can be kept now
-        reading = self.quality.check(self.plan, decode_reading(self.plan, words))
+        reading = self.quality.check(self.plan, decode_blocks(self.plan, blocks))
         if self.identity is not None and not self.identity.matches:
             reading = Reading(reading.values, (*reading.quality, "identity_mismatch"))
         # the clock's state when read, not under the buffer's lock (it may ask timedatectl)

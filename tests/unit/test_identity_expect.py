@@ -167,13 +167,8 @@ class _MeterWire(Endpoint):
         super().__init__("simulated")
         self.meter = meter
 
-    def read(self, plan: ReadPlan, unit_id: int) -> dict[tuple[str, int], int]:
-        words = self.meter.registers()
-        return {
-            (r.function, r.address + i): words[(r.function, r.address + i)]
-            for r in plan.requests
-            for i in range(r.count)
-        }
+    def read_blocks(self, plan: ReadPlan, unit_id: int) -> list[bytes]:
+        return plan.blocks(self.meter.registers())
 
     def read_device_id(self, unit_id: int) -> dict[int, str]:
         return self.meter.device_identification()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import struct
 
 import pytest
 from pymodbus.exceptions import ModbusIOException
@@ -32,6 +33,7 @@ def test_words_are_pymodbus_words(ours: type[ModbusPDU], theirs: type[ModbusPDU]
             continue
         got.decode(data)
         assert got.registers == expected.registers, data.hex()
+        assert list(struct.unpack(f">{len(got.registers)}H", got.raw)) == expected.registers  # type: ignore[attr-defined]
         assert f"{len(got.registers)} registers" in str(got)
 
 

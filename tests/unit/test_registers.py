@@ -18,6 +18,7 @@ from mrv_core.registers import (
     hex_decoder,
     hex_to_words,
     shortest_float_text,
+    wire_decoder,
     words_to_hex,
 )
 
@@ -297,3 +298,24 @@ def test_column_confirmer_counts_every_character_after_the_point() -> None:
             wrong = [*claims[:-1], sly]
             confirmed = column(raws, wrong)
             assert confirmed is None or Decimal(sly.replace("_", "")) == Decimal(10000), (values, sly)
+
+
+def test_the_wire_decoder_is_the_hex_decoder_of_the_same_bytes() -> None:
+    """A gateway decodes the words' bytes as they came and writes their hex as the record's raw
+    text; a verifier decodes that text: both must give the same value, for every type, order
+    and scale, NaN and infinities included; bytes of the wrong length are refused."""
+    rnd = random.Random(17)
+    for rtype in WIDTH:
+        for order in BYTE_ORDERS:
+            for scale in (Decimal(1), Decimal("0.01"), Decimal(1000)):
+                wire, text = wire_decoder(rtype, order, scale), hex_decoder(rtype, order, scale)
+                size = 2 * WIDTH[rtype]
+                samples = [rnd.randbytes(size) for _ in range(300)] + [
+                    b"\x7f\xc0" + bytes(size - 2),
+                    bytes(size),
+                ]
+                for data in samples:
+                    assert wire(data) == text(data.hex()), (rtype, order, scale, data.hex())
+                for wrong in (bytes(size - 1), bytes(size + 2)):
+                    with pytest.raises(DecodeError):
+                        wire(wrong)

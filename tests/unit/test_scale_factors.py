@@ -178,13 +178,10 @@ def test_the_read_plan_requests_the_scale_factor_registers() -> None:
         ReadRequest("holding", 40092, 5),
     )
     assert plan_reads(profile.registers, 125, 20).requests == (ReadRequest("holding", 40080, 17),)
-    keys = {spec.quantity: key for spec, key, _, _ in plan.decoding}
-    assert keys["voltage_l2"] == (("holding", 40081), ("holding", 40083))
-    assert keys["energy_active_export_total"] == (
-        ("holding", 40094),
-        ("holding", 40095),
-        ("holding", 40096),
-    )
+    # where each raw text's words lie in the requests' bytes: (request, first byte, end byte)
+    slices = {spec.quantity: where for spec, where, _, _ in plan.wire_decoding}
+    assert slices["voltage_l2"] == ((0, 2, 4), (1, 0, 2))  # 40081, then V_SF 40083
+    assert slices["energy_active_export_total"] == ((2, 4, 8), (2, 8, 10))  # 40094-95, then 40096
 
 
 def test_profiles_without_scale_factors_keep_their_hash() -> None:

@@ -48,11 +48,11 @@ class _Meter(Endpoint):
         self.answers = False
         self.reads = 0
 
-    def read(self, plan: ReadPlan, unit_id: int) -> dict[tuple[str, int], int]:
+    def read_blocks(self, plan: ReadPlan, unit_id: int) -> list[bytes]:
         self.reads += 1
         if not self.answers:
             raise ModbusReadError("timeout", "no answer")
-        return {(spec.function, spec.address + i): 0 for spec in plan.registers for i in range(spec.width)}
+        return [bytes(2 * request.count) for request in plan.requests]
 
 
 def test_the_poller_backs_off_and_starts_over_when_the_meter_answers(tmp_path: Path) -> None:
