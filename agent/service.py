@@ -76,6 +76,12 @@ class DevicePoller:
     def read(self) -> Offer | None:
         """Read the device once: the reading to keep, or None (not read, refused, or the buffer is
         full). A device that answers again after an outage has its gap record written here first."""
+        fetched = self.fetch()
+        return None if fetched is None else self.offer(*fetched)
+
+    def fetch(self) -> tuple[list[bytes], datetime] | None:
+        """The device's words (the bytes its plan's requests returned) and when they were read; None
+        if it was not read: skipped while backing off, or failed (counted, and told in the log)."""
         if self.skip:
             self.skip -= 1
             self.skipped += 1
@@ -99,7 +105,12 @@ class DevicePoller:
                 exc,
             )
             return None
-        moment = self.clock.now()
+        return blocks, self.clock.now()
+
+    def offer(self, blocks: list[bytes], moment: datetime) -> Offer | None:
+        """The reading of what :meth:`fetch` read at ``moment``, to keep; None if it is refused
+        (a clock before the release, a device that is not what its profile is for) or the buffer
+        is full. A device that answers again after an outage has its gap record written first."""
         if moment < EARLIEST and self.clock.speed == 1:
             self.failures += 1
             self.last_error = (
@@ -240,11 +251,20 @@ class BusPoller:
         """Read every device of the bus, then keep all their readings in one transaction: a
         transaction costs the gateway about 200 us of CPU and one fsync (an SD card's lifetime),
         whatever it holds (tests/unit/test_schedule.py; docs/RELIABILITY.md)."""
-        offered: list[tuple[DevicePoller, Offer]] = []
-        for poller in self.pollers:
+        fetched: list[tuple[DevicePoller, tuple[list[bytes], datetime]]] = []
+        for poller in self.pollers:  # the bus's requests first, one after the other
             try:
-                offer = poller.read()
+                got = poller.fetch()
             except Exception:  # a bug in one device's poll never stops the others on its bus
+                log.exception("device %s: poll failed", poller.device.id)
+                continue
+            if got is not None:
+                fetched.append((poller, got))
+        offered: list[tuple[DevicePoller, Offer]] = []
+        for poller, (blocks, moment) in fetched:  # then decoding: the same code for every device
+            try:
+                offer = poller.offer(blocks, moment)
+            except Exception:
                 log.exception("device %s: poll failed", poller.device.id)
                 continue
             if offer is not None:
