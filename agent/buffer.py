@@ -123,6 +123,9 @@ class Buffer:
         # never needs more room than the free-space reserve keeps.
         self._db.execute("PRAGMA wal_autocheckpoint=256")
         self._db.execute("PRAGMA journal_size_limit=2097152")
+        # A gateway's memory: SQLite keeps up to 2 MB of pages per connection by default; the buffer
+        # works at the tail of its tables (new records, the oldest seals), which 512 KiB holds.
+        self._db.execute("PRAGMA cache_size=-512")
         self._db.executescript(SCHEMA)
         self._page_size = int(self._db.execute("PRAGMA page_size").fetchone()[0])  # fixed once created
         self._claim(gateway)

@@ -42,6 +42,32 @@ def _setup_logging(verbose: bool) -> None:
     logging.getLogger("apscheduler").setLevel(logging.WARNING if not verbose else logging.INFO)
 
 
+# glibc's mallopt parameters (malloc.h)
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8
+
+
+def _lean_malloc() -> bool:
+    """Keep a long-running gateway's memory to what it uses (Raspberry Pis, industrial boxes with
+    little RAM). glibc gives each thread that allocates an arena of its own, and after a large
+    buffer is freed (a seal's message, ~1 MB) it raises its mmap threshold so that the next ones
+    come from the heap and stay there: ~4 MB for nothing (docs/BENCHMARKS.md). Two arenas (the
+    threads mostly wait on I/O) and a fixed threshold return them. False where there is no glibc."""
+    import ctypes  # noqa: PLC0415 - only the agent's run needs it
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False  # not glibc (musl, macOS): its allocator, its defaults
+    return all(
+        mallopt(param, value) == 1
+        for param, value in (
+            (M_ARENA_MAX, 2),
+            (M_MMAP_THRESHOLD, 256 * 1024),
+            (M_TRIM_THRESHOLD, 1024 * 1024),
+        )
+    )
+
+
 def _profiles_for(config: AgentConfig, config_path: Path) -> dict[str, Profile]:
     profiles = load_profile_dir(config.profiles_dir)
     for index, device in enumerate(config.devices):
@@ -69,6 +95,7 @@ def _clock(config: AgentConfig) -> Clock:
 def cmd_run(args: argparse.Namespace) -> int:
     from agent.service import AgentService  # noqa: PLC0415
 
+    _lean_malloc()
     config = load_agent_config(args.config)
     profiles = _profiles_for(config, args.config)
     signer, created = load_or_create_signer(config.gateway.key_file)

@@ -268,3 +268,18 @@ def test_readings_offered_together_are_written_in_one_transaction(tmp_path: Path
     assert isinstance(results["bad"], ValueError)
     stats = buffer.stats()
     assert stats.counters["records_taken"] == 30 and "bad" not in stats.chains
+
+
+def test_the_buffer_keeps_a_small_page_cache(tmp_path: Path) -> None:
+    """A gateway's memory: 512 KiB of SQLite pages, not the default 2 MB."""
+    buffer = Buffer(tmp_path / "b.sqlite", "gw")
+    assert buffer._db.execute("PRAGMA cache_size").fetchone()[0] == -512
+
+
+def test_the_agent_tunes_glibcs_malloc_where_there_is_one() -> None:
+    """Two arenas and a fixed mmap threshold (agent/cli.py): mallopt accepts every parameter."""
+    import platform
+
+    from agent.cli import _lean_malloc
+
+    assert _lean_malloc() is (platform.libc_ver()[0] == "glibc")
