@@ -9,6 +9,12 @@ their seal is durably stored (:meth:`Buffer.delete_through`), not when the
 broker acknowledged it: a broker can drop acknowledged messages. Ids are
 AUTOINCREMENT: the publisher walks seals by id, and a reused id (SQLite reuses
 the highest deleted rowid otherwise) would be skipped.
+
+A seal covers a run of records by id (``first_record``..``last_record``, in
+that order): sealing takes the oldest unsealed records, so the sealed records
+are always those up to the last seal's ``last_record`` and a seal marks no
+record. Buffers written before (each record marked with its seal) are moved
+to this layout when opened.
 """
 
 from __future__ import annotations
@@ -35,14 +41,12 @@ CREATE TABLE IF NOT EXISTS seal_chain (
     id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hash TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS records (
     id INTEGER PRIMARY KEY AUTOINCREMENT, device TEXT NOT NULL, seq INTEGER NOT NULL, time TEXT NOT NULL,
-    hash TEXT NOT NULL, data BLOB NOT NULL, seal_id INTEGER, leaf INTEGER,
+    hash TEXT NOT NULL, data BLOB NOT NULL,
     UNIQUE (device, seq));
-CREATE INDEX IF NOT EXISTS records_unsealed ON records (id) WHERE seal_id IS NULL;
-CREATE INDEX IF NOT EXISTS records_by_seal ON records (seal_id, leaf);
 CREATE TABLE IF NOT EXISTS seals (
     id INTEGER PRIMARY KEY AUTOINCREMENT, seq INTEGER NOT NULL UNIQUE, data BLOB NOT NULL,
     signature BLOB NOT NULL, count INTEGER NOT NULL, size INTEGER NOT NULL,
-    first_time TEXT NOT NULL);
+    first_time TEXT NOT NULL, first_record INTEGER, last_record INTEGER);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 
@@ -129,6 +133,7 @@ class Buffer:
         self._db.executescript(SCHEMA)
         self._page_size = int(self._db.execute("PRAGMA page_size").fetchone()[0])  # fixed once created
         self._claim(gateway)
+        _seals_by_range(self._db)
 
     def _claim(self, gateway: str) -> None:
         row = self._db.execute("SELECT value FROM meta WHERE key='gateway'").fetchone()
@@ -316,8 +321,8 @@ class Buffer:
     def _seal(self, sealer: Sealer, max_records: int) -> int:
         """One seal over the oldest unsealed records (in the caller's transaction); records sealed."""
         rows = self._db.execute(
-            "SELECT id, hash, time FROM records WHERE seal_id IS NULL ORDER BY id LIMIT ?",
-            (max_records,),
+            "SELECT id, hash, time FROM records WHERE id > ? ORDER BY id LIMIT ?",
+            (sealed_through_record(self._db), max_records),
         ).fetchall()
         if not rows:
             return 0
@@ -325,24 +330,23 @@ class Buffer:
         seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)
         times = sorted(r[2] for r in rows)
         data, signature = sealer(seq, prev, [r[1] for r in rows], times[0], times[-1])
-        size = (
-            len(data)
-            + len(signature)
-            + sum(
-                self._db.execute(
-                    "SELECT COALESCE(SUM(LENGTH(data)), 0) FROM records WHERE seal_id IS NULL AND id <= ?",
-                    (rows[-1][0],),
-                ).fetchone()
-            )
-        )
-        cursor = self._db.execute(
-            "INSERT INTO seals (seq, data, signature, count, size, first_time) VALUES (?, ?, ?, ?, ?, ?)",
-            (seq, data, signature, len(rows), size, times[0]),
-        )
-        seal_id = cursor.lastrowid
-        self._db.executemany(
-            "UPDATE records SET seal_id = ?, leaf = ? WHERE id = ?",
-            [(seal_id, leaf, row[0]) for leaf, row in enumerate(rows)],
+        first, last = rows[0][0], rows[-1][0]
+        (records_size,) = self._db.execute(
+            "SELECT COALESCE(SUM(LENGTH(data)), 0) FROM records WHERE id BETWEEN ? AND ?", (first, last)
+        ).fetchone()
+        self._db.execute(
+            "INSERT INTO seals (seq, data, signature, count, size, first_time, first_record, last_record) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                seq,
+                data,
+                signature,
+                len(rows),
+                len(data) + len(signature) + records_size,
+                times[0],
+                first,
+                last,
+            ),
         )
         self._db.execute(
             "INSERT INTO seal_chain VALUES (1, ?, ?) ON CONFLICT(id) DO UPDATE "
@@ -352,6 +356,13 @@ class Buffer:
         self._bump("seals_made")
         self._bump("records_sealed", len(rows))
         return len(rows)
+
+    def _sealed_records(self, first: int, last: int) -> tuple[bytes, ...]:
+        """The records of a seal, in its order (the caller holds the lock)."""
+        rows = self._db.execute(
+            "SELECT data FROM records WHERE id BETWEEN ? AND ? ORDER BY id", (first, last)
+        )
+        return tuple(row[0] for row in rows)
 
     def next_batches(
         self, after_id: int, max_bytes: int, skip: Iterable[int] = ()
@@ -365,20 +376,16 @@ class Buffer:
         used = 0
         with self._lock:
             seals = self._db.execute(
-                "SELECT id, data, signature, size FROM seals WHERE id > ? ORDER BY id LIMIT 1000",
+                "SELECT id, data, signature, size, first_record, last_record FROM seals "
+                "WHERE id > ? ORDER BY id LIMIT 1000",
                 (after_id,),
             ).fetchall()
-            for seal_id, data, signature, size in seals:
+            for seal_id, data, signature, size, first, last in seals:
                 if seal_id in skipped:
                     continue
                 if out and used + size > max_bytes:
                     break
-                records = tuple(
-                    r[0]
-                    for r in self._db.execute(
-                        "SELECT data FROM records WHERE seal_id = ? ORDER BY leaf", (seal_id,)
-                    )
-                )
+                records = self._sealed_records(first, last)
                 out.append((seal_id, SealedBatch(bytes(data), bytes(signature), records)))
                 used += size
         return out
@@ -388,16 +395,11 @@ class Buffer:
         with self._lock:
             for seal_id in sorted(seal_ids):
                 row = self._db.execute(
-                    "SELECT data, signature FROM seals WHERE id = ?", (seal_id,)
+                    "SELECT data, signature, first_record, last_record FROM seals WHERE id = ?", (seal_id,)
                 ).fetchone()
                 if row is None:
                     continue  # delivered meanwhile
-                records = tuple(
-                    r[0]
-                    for r in self._db.execute(
-                        "SELECT data FROM records WHERE seal_id = ? ORDER BY leaf", (seal_id,)
-                    )
-                )
+                records = self._sealed_records(row[2], row[3])
                 out.append((seal_id, SealedBatch(bytes(row[0]), bytes(row[1]), records)))
         return out
 
@@ -419,7 +421,8 @@ class Buffer:
         with self._lock, self._transaction():
             ids = [row[0] for row in self._db.execute("SELECT id FROM seals WHERE seq <= ?", (seal_seq,))]
             removed = self._db.execute(
-                "DELETE FROM records WHERE seal_id IN (SELECT id FROM seals WHERE seq <= ?)", (seal_seq,)
+                "DELETE FROM records WHERE id <= (SELECT MAX(last_record) FROM seals WHERE seq <= ?)",
+                (seal_seq,),
             ).rowcount
             self._db.execute("DELETE FROM seals WHERE seq <= ?", (seal_seq,))
             self._bump("records_delivered", removed)
@@ -431,9 +434,41 @@ class Buffer:
             return read_stats(self._db)
 
 
+def sealed_through_record(db: sqlite3.Connection) -> int:
+    """The id of the last sealed record (0 if none is): the records after it are unsealed. The
+    records of delivered seals leave with their seals, so 0 is right once every seal is gone."""
+    return int(db.execute("SELECT COALESCE(MAX(last_record), 0) FROM seals").fetchone()[0])
+
+
+def _seals_by_range(db: sqlite3.Connection) -> None:
+    """Move a buffer of the layout before (each record marked with its seal_id and leaf, two
+    indexes kept on every insert) to seals that name their run of records: one transaction."""
+    if "last_record" in {row[1] for row in db.execute("PRAGMA table_info(seals)")}:
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.execute("ALTER TABLE seals ADD COLUMN first_record INTEGER")
+        db.execute("ALTER TABLE seals ADD COLUMN last_record INTEGER")
+        db.execute(
+            "UPDATE seals SET first_record = (SELECT MIN(id) FROM records WHERE seal_id = seals.id), "
+            "last_record = (SELECT MAX(id) FROM records WHERE seal_id = seals.id)"
+        )
+        db.execute("DROP INDEX IF EXISTS records_unsealed")
+        db.execute("DROP INDEX IF EXISTS records_by_seal")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
 def read_stats(db: sqlite3.Connection) -> BufferStats:
-    unsealed = db.execute("SELECT COUNT(*) FROM records WHERE seal_id IS NULL").fetchone()[0]
-    sealed = db.execute("SELECT COUNT(*) FROM records WHERE seal_id IS NOT NULL").fetchone()[0]
+    if "last_record" in {row[1] for row in db.execute("PRAGMA table_info(seals)")}:
+        boundary = sealed_through_record(db)
+    else:  # the layout before, read-only (mrv-agent status before the agent has moved it)
+        sealed_ids = "SELECT COALESCE(MAX(id), 0) FROM records WHERE seal_id IS NOT NULL"
+        boundary = db.execute(sealed_ids).fetchone()[0]
+    unsealed = db.execute("SELECT COUNT(*) FROM records WHERE id > ?", (boundary,)).fetchone()[0]
+    sealed = db.execute("SELECT COUNT(*) FROM records WHERE id <= ?", (boundary,)).fetchone()[0]
     seals = db.execute("SELECT COUNT(*) FROM seals").fetchone()[0]
     oldest = db.execute("SELECT MIN(time) FROM records").fetchone()[0]
     counters = dict.fromkeys(COUNTERS, 0)

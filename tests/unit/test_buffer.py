@@ -283,3 +283,62 @@ def test_the_agent_tunes_glibcs_malloc_where_there_is_one() -> None:
     from agent.cli import _lean_malloc
 
     assert _lean_malloc() is (platform.libc_ver()[0] == "glibc")
+
+
+def _to_the_layout_before(path: Path) -> None:
+    """Rewrite a buffer as the agent wrote it before seals named their run of records: each sealed
+    record marked with its seal's id and its leaf, two indexes over those marks."""
+    import sqlite3
+
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("ALTER TABLE records ADD COLUMN seal_id INTEGER")
+    db.execute("ALTER TABLE records ADD COLUMN leaf INTEGER")
+    for seal_id, first, last in db.execute("SELECT id, first_record, last_record FROM seals").fetchall():
+        ids = [
+            row[0]
+            for row in db.execute(
+                "SELECT id FROM records WHERE id BETWEEN ? AND ? ORDER BY id", (first, last)
+            )
+        ]
+        db.executemany(
+            "UPDATE records SET seal_id = ?, leaf = ? WHERE id = ?",
+            [(seal_id, n, i) for n, i in enumerate(ids)],
+        )
+    db.execute("ALTER TABLE seals DROP COLUMN first_record")
+    db.execute("ALTER TABLE seals DROP COLUMN last_record")
+    db.execute("CREATE INDEX records_unsealed ON records (id) WHERE seal_id IS NULL")
+    db.execute("CREATE INDEX records_by_seal ON records (seal_id, leaf)")
+    db.close()
+
+
+def test_a_buffer_of_the_layout_before_is_moved_without_losing_a_record(tmp_path: Path) -> None:
+    """A gateway upgraded with seals not yet delivered and records not yet sealed: the same
+    batches go out, the unsealed records are sealed next, and delivery deletes what it did."""
+    path = tmp_path / "b.sqlite"
+    buffer = Buffer(path, "gw")
+    for minute in range(25):
+        _append(buffer, "m1", minute)
+        _append(buffer, "m2", minute)
+    buffer.seal_pending(_sealer(), 10)  # 5 seals of 10
+    buffer.delete_through(1)  # the first one delivered
+    for minute in range(25, 30):
+        _append(buffer, "m1", minute)  # 5 unsealed
+    before = buffer.next_batches(0, 10**9)
+    stats = buffer.stats()
+    buffer.close()
+    _to_the_layout_before(path)
+    assert open_stats(path) == stats, "mrv-agent status reads the layout before as it is"
+
+    moved = Buffer(path, "gw")
+    assert moved.next_batches(0, 10**9) == before and moved.stats() == stats
+    assert moved.seal_pending(_sealer(), 10) == 5
+    assert moved.delete_through(3) == [2, 3]
+    left = moved.next_batches(0, 10**9)
+    assert [parse_seal(b.seal, b.signature).seq for _, b in left] == [4, 5, 6]
+    assert moved.stats().pending_records == 25
+    assert moved._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    indexes = {row[0] for row in moved._db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert not indexes & {"records_unsealed", "records_by_seal"}
+    records = [parse_record(data) for _, batch in left for data in batch.records]
+    assert [r.seq for r in records if r.device == "m1"] == list(range(16, 31))
+    assert [r.seq for r in records if r.device == "m2"] == list(range(16, 26))
