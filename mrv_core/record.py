@@ -135,6 +135,7 @@ def build_record(
 
 
 _STRING = json.encoder.encode_basestring_ascii  # how json.dumps(ensure_ascii=True) writes a string
+_HEAD_SLOTS = ("clock", "prev", "quality", "seq", "time")  # in canonical (sorted) key order
 _SLOT = re.compile(r'"\\u0000([a-z]+)([0-9]*)\\u0000"')  # a template's slot, as canonical JSON writes it
 
 
@@ -182,15 +183,24 @@ class ReadingEncoder:
             },
             "quality": "\0quality\0",
         }
-        parts = _SLOT.split(canonical_bytes(marked).decode("ascii"))
-        self._literals = parts[::3]  # text, (slot, index, text)*
-        self._slots = [
+        parts = _SLOT.split(canonical_bytes(marked).decode("ascii"))  # text, (slot, index, text)*
+        slots = [
             (name, int(index) if index else -1) for name, index in zip(parts[1::3], parts[2::3], strict=True)
         ]
-        expected = 4 + 2 * len(names) + 1
-        # a name holding a marker itself (NUL characters): no template, every record the long way
-        self._names = names if len(set(self._slots)) == len(self._slots) == expected else None
-        self._unit_list = list(self._units.values())
+        # Canonical JSON sorts keys: the head's slots come first (clock, prev, quality, seq, time),
+        # then each value's raw and value, by quantity name. Names that hold a marker themselves
+        # (NUL characters) break that order: then every record is built the long way.
+        order = [index for _, index in slots[5::2]]
+        expected = [(kind, -1) for kind in _HEAD_SLOTS] + [
+            (kind, i) for i in order for kind in ("raw", "value")
+        ]
+        self._format = "%s".join(part.replace("%", "%%") for part in parts[::3])
+        self._names = (
+            [names[i] for i in order]
+            if slots == expected and sorted(order) == list(range(len(names)))
+            else None
+        )
+        self._unit_list = [self._units[name] for name in self._names or ()]
 
     def encode(
         self,
@@ -211,33 +221,22 @@ class ReadingEncoder:
                 and [v.unit for v in ordered] == self._unit_list
                 and clock in CLOCK_STATES
             ):
-                filled = {
-                    "seq": str(seq),
-                    "prev": _STRING(prev),
-                    "time": _STRING(format_time(time)),
-                    "clock": _STRING(clock),
-                    "quality": "[" + ",".join(map(_STRING, sorted(set(quality)))) + "]" if quality else "[]",
-                }
-                return self._filled(filled, ordered)
+                fill = [
+                    _STRING(clock),
+                    _STRING(prev),
+                    "[" + ",".join(map(_STRING, sorted(set(quality)))) + "]" if quality else "[]",
+                    str(seq),
+                    _STRING(format_time(time)),
+                ]
+                for item in ordered:
+                    number = item.value
+                    fill.append(_STRING(item.raw))
+                    fill.append("null" if number is None else _STRING(decimal_text(number)))
+                data = (self._format % tuple(fill)).encode("ascii")
+                return data, hashlib.sha256(data).hexdigest()
         return build_record(
             **self._head, seq=seq, prev=prev, time=time, clock=clock, values=values, quality=quality
         )
-
-    def _filled(self, filled: dict[str, str], ordered: list[Value]) -> tuple[bytes, str]:
-        """The template with its head slots ``filled`` and the values in template order."""
-        literals = self._literals
-        out = [literals[0]]
-        for position, (slot, index) in enumerate(self._slots, 1):
-            if index < 0:
-                out.append(filled[slot])
-            elif slot == "raw":
-                out.append(_STRING(ordered[index].raw))
-            else:
-                number = ordered[index].value
-                out.append("null" if number is None else _STRING(decimal_text(number)))
-            out.append(literals[position])
-        data = "".join(out).encode("ascii")
-        return data, hashlib.sha256(data).hexdigest()
 
 
 def build_gap_record(
