@@ -42,7 +42,7 @@ def decode_blocks(plan: ReadPlan, blocks: Sequence[bytes]) -> Reading:
     quality: list[str] = []
     for spec, slices, decode_wire, decode_text in plan.wire_decoding:
         if decode_wire is not None:  # the value's words only, as they came
-            (index, start, end), *_ = slices
+            index, start, end = slices[0]
             data = blocks[index][start:end]
             raw = data.hex()
             value = decode_wire(data)

@@ -174,9 +174,10 @@ def _wire_reader(rtype: str, order: str) -> Callable[[bytes], bytes]:
 
 
 def _decoder(
-    rtype: str, scale: Decimal, big_endian: Callable[[Any], bytes]
+    rtype: str, scale: Decimal, big_endian: Callable[[Any], bytes] | None
 ) -> Callable[[Any], Decimal | None]:
-    """A value's exact decoding from whatever ``big_endian`` turns into its big-endian bytes."""
+    """A value's exact decoding from whatever ``big_endian`` turns into its big-endian bytes
+    (None: it is given them, and struct checks their length)."""
     unpack = struct.Struct(_STRUCT[rtype]).unpack
     is_float = rtype.startswith("f")
     multiply = EXACT.multiply
@@ -184,7 +185,10 @@ def _decoder(
     shortest = shortest_float_text
 
     def decode(raw: Any) -> Decimal | None:
-        (value,) = unpack(big_endian(raw))
+        try:
+            (value,) = unpack(raw if big_endian is None else big_endian(raw))
+        except struct.error:
+            raise DecodeError(f"{len(raw)} bytes are not the {WIDTH[rtype]} word(s) of a {rtype}") from None
         if is_float:
             if not math.isfinite(value):
                 return None
@@ -211,7 +215,8 @@ def wire_decoder(rtype: str, order: str, scale: Decimal) -> Callable[[bytes], De
     """:func:`hex_decoder` of the value's bytes as they came off the wire, for a gateway: the raw
     text it writes into the record is their hex, and parsing that text back was a third of the
     cost of decoding (``hex_decoder(...)(data.hex()) == wire_decoder(...)(data)``, tested)."""
-    return _decoder(rtype, scale, _wire_reader(rtype, order))
+    identity = _permutation(rtype, order)[1] is None  # big-endian words and bytes: as they came
+    return _decoder(rtype, scale, None if identity else _wire_reader(rtype, order))
 
 
 @functools.lru_cache(maxsize=256)
