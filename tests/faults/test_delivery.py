@@ -543,8 +543,9 @@ def test_buffer_disk_full(tmp_path: Path, mosquitto: Mosquitto) -> None:
                 time.sleep(2)  # it stays paused, and alive
                 assert agent.alive(), agent.output()
                 full = open_stats(state / "buffer.sqlite")
-                # Something else takes the reserve too: now the disk is really full.
-                with (state / "filler").open("wb") as filler, contextlib.suppress(OSError):
+                # Something else takes the reserve too: now the disk is really full (closing the
+                # filler may fail too, flushing what did not fit).
+                with contextlib.suppress(OSError), (state / "filler").open("wb") as filler:
                     while True:
                         filler.write(b"\0" * 65536)
                         filler.flush()
