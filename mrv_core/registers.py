@@ -75,8 +75,17 @@ def shortest_float_text(value: float, rtype: str) -> str:
     """Shortest decimal text that reads back as the same f32 or f64 value."""
     if rtype == "f64":
         return repr(value)
+    target = _PACK_F32(value)
+    try:
+        return _shortest_f32(value, target)
+    except OverflowError:  # near the largest float32: some text rounds beyond it
+        return _shortest_near_the_limit(value, target)
+
+
+def _shortest_f32(value: float, target: bytes) -> str:
+    """:func:`shortest_float_text` of a float32 (``target``: its bytes); OverflowError where a text
+    tried reads back beyond the largest float32."""
     pack = _PACK_F32  # verifiers call this millions of times: no attribute lookups, no f-string parsing
-    target = pack(value)
     if not (target[1] & 0x7F or target[2] or target[3]):
         # A power of two: the values that read back as it reach less far below than above it, so
         # p digits may round-trip where p + 1 do not. Try every length, shortest first.
@@ -104,6 +113,20 @@ def shortest_float_text(value: float, rtype: str) -> str:
         else:
             low = middle + 1
     return found
+
+
+def _shortest_near_the_limit(value: float, target: bytes) -> str:
+    """Within a few float32 steps of the largest one, a text of some length may round beyond it
+    (struct refuses to pack it): such a text does not read back, and the lengths are tried one by
+    one, shortest first (the rule itself)."""
+    for digits in range(1, 10):
+        text = format(value, _G[digits])
+        try:
+            if _PACK_F32(float(text)) == target:
+                return text
+        except OverflowError:
+            continue
+    return format(value, _G[9])
 
 
 def decode_words(words: Sequence[int], rtype: str, order: str, scale: Decimal) -> Decimal | None:
@@ -246,9 +269,12 @@ def hex_confirmer(rtype: str, order: str, scale: Decimal) -> Callable[[str, Deci
         if not 1 <= digits <= 9:
             return False
         text = format(value, _G[digits])
-        if Decimal(text) != claimed or pack(float(text)) != data:
-            return False
-        return digits == 1 or pack(float(format(value, _G[digits - 1]))) != data
+        try:
+            if Decimal(text) != claimed or pack(float(text)) != data:
+                return False
+            return digits == 1 or pack(float(format(value, _G[digits - 1]))) != data
+        except OverflowError:  # a text beyond the largest float32: the search decides
+            return decode(raw) == claimed
 
     return confirm
 
@@ -433,7 +459,11 @@ def column_confirmer(
         text = "\n".join(claims)
         if "e" not in text and "E" not in text and _places_within(text, claims, data, exponents, lanes):
             return floats
-        return floats if _shortest_column(claims, claimed, floats, value, lanes) else None
+        try:
+            shortest = _shortest_column(claims, claimed, floats, value, lanes)
+        except OverflowError:  # a text beyond the largest float32: left to hex_confirmer
+            shortest = False
+        return floats if shortest else None
 
     return confirm
 
