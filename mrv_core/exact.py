@@ -13,7 +13,13 @@ EXACT: Final = Context(prec=80)
 def decimal_text(value: Decimal) -> str:
     """Canonical decimal text: no exponent, no trailing zeros, no '-0'."""
     text = str(value)  # already canonical for most values a meter gives: half the cost of formatting
-    if "E" not in text and ("." not in text or text[-1] != "0") and text != "-0" and value.is_finite():
+    if (
+        "E" not in text
+        and "e" not in text
+        and ("." not in text or text[-1] != "0")
+        and text != "-0"
+        and value.is_finite()
+    ):
         return text
     if value.is_zero():
         return "0"
