@@ -1,11 +1,13 @@
+import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from agent.buffer import Buffer, BufferError, BufferFullError, open_stats
+from agent.buffer import Buffer, BufferError, BufferFullError, Offer, open_stats
 from agent.clock import SystemClock
 from agent.service import make_sealer
 from mrv_core.record import GENESIS, build_record, parse_record, parse_seal
@@ -18,6 +20,10 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def _append(buffer: Buffer, device: str, minute: int) -> int:
+    return buffer.append_reading(device, T0 + timedelta(minutes=minute), _builder(device, minute))
+
+
+def _builder(device: str, minute: int) -> Callable[[int, str], tuple[bytes, str]]:
     moment = T0 + timedelta(minutes=minute)
 
     def build(seq: int, prev: str) -> tuple[bytes, str]:
@@ -34,7 +40,7 @@ def _append(buffer: Buffer, device: str, minute: int) -> int:
             values={"energy_active_import_total": energy_value(minute)},
         )
 
-    return buffer.append_reading(device, moment, build)
+    return build
 
 
 def _sealer():  # type: ignore[no-untyped-def]
@@ -339,6 +345,24 @@ def test_a_buffer_of_the_layout_before_is_moved_without_losing_a_record(tmp_path
     assert moved._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     indexes = {row[0] for row in moved._db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert not indexes & {"records_unsealed", "records_by_seal"}
+    columns = {row[1] for row in moved._db.execute("PRAGMA table_info(records)")}
+    assert not columns & {"seal_id", "leaf"}, "an agent of the version before refuses it at start"
     records = [parse_record(data) for _, batch in left for data in batch.records]
     assert [r.seq for r in records if r.device == "m1"] == list(range(16, 31))
     assert [r.seq for r in records if r.device == "m2"] == list(range(16, 26))
+
+
+def test_a_row_sqlite_refuses_is_that_readings_own_failure(tmp_path: Path) -> None:
+    """A round is one INSERT statement; a build that returns what SQLite cannot store (a bug) fails
+    its own reading, not the round: the others are written with their chains whole."""
+    buffer = Buffer(tmp_path / "b.sqlite", "gw")
+    _append(buffer, "m1", 0)
+    offers = [Offer(device, T0.isoformat(), _builder(device, minute=1)) for device in ("m1", "m2")]
+    offers.insert(1, Offer("bad", T0.isoformat(), lambda seq, prev: (None, "0" * 64)))  # type: ignore[arg-type,return-value]
+    buffer.append_readings(offers)
+    assert [o.seq for o in offers] == [2, 0, 1]
+    assert offers[0].error is None and offers[2].error is None
+    assert isinstance(offers[1].error, sqlite3.IntegrityError)
+    assert buffer.stats().chains.keys() == {"m1", "m2"} and buffer.stats().counters["records_taken"] == 3
+    assert _append(buffer, "m1", 2) == 3 and _append(buffer, "bad", 2) == 1
+    _chain_is_whole(buffer, "m1", 3)
