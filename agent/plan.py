@@ -81,10 +81,8 @@ class ReadPlan:
         """The bytes each request returns, from words by (function, address): what a meter that
         gave these words sent (for fakes and decoding words read elsewhere). Every register's words
         must be there (KeyError); unused words a request bridges read as 0."""
-        needed = [(spec.function, address) for spec in self.registers for address in spec.word_addresses]
-        missing = [key for key in needed if key not in words]
-        if missing:
-            raise KeyError(missing[0])
+        for spec in self.registers:
+            self.words_for(spec, words)  # KeyError if one of its words is missing
         try:
             return [
                 struct.pack(f">{request.count}H", *(words.get(key, 0) for key in request.keys))
