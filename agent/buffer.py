@@ -459,7 +459,7 @@ def _seals_by_range(db: sqlite3.Connection) -> None:
     """Move a buffer of the layout before (each record marked with its seal_id and leaf, two
     indexes kept on every insert) to seals that name their run of records: one transaction, one
     way (docs/gateway-install.md, upgrades)."""
-    if "last_record" in {row[1] for row in db.execute("PRAGMA table_info(seals)")}:
+    if _seals_name_ranges(db):
         return
     db.execute("BEGIN IMMEDIATE")
     try:
@@ -481,8 +481,13 @@ def _seals_by_range(db: sqlite3.Connection) -> None:
         raise
 
 
+def _seals_name_ranges(db: sqlite3.Connection) -> bool:
+    """Whether the buffer has this layout (seals name their run of records) or the one before."""
+    return "last_record" in {row[1] for row in db.execute("PRAGMA table_info(seals)")}
+
+
 def read_stats(db: sqlite3.Connection) -> BufferStats:
-    if "last_record" in {row[1] for row in db.execute("PRAGMA table_info(seals)")}:
+    if _seals_name_ranges(db):
         boundary = sealed_through_record(db)
     else:  # the layout before, read-only (mrv-agent status before the agent has moved it)
         sealed_ids = "SELECT COALESCE(MAX(id), 0) FROM records WHERE seal_id IS NOT NULL"
