@@ -79,7 +79,7 @@ def shortest_float_text(value: float, rtype: str) -> str:
     try:
         return _shortest_f32(value, target)
     except OverflowError:  # near the largest float32: some text rounds beyond it
-        return _shortest_near_the_limit(value, target)
+        return _shortest_by_every_length(value, target)
 
 
 def _shortest_f32(value: float, target: bytes) -> str:
@@ -89,10 +89,7 @@ def _shortest_f32(value: float, target: bytes) -> str:
     if not (target[1] & 0x7F or target[2] or target[3]):
         # A power of two: the values that read back as it reach less far below than above it, so
         # p digits may round-trip where p + 1 do not. Try every length, shortest first.
-        for digits in range(1, 10):
-            text = format(value, _G[digits])
-            if pack(float(text)) == target:
-                return text
+        return _shortest_by_every_length(value, target)
     # Elsewhere round-tripping is monotonic in the number of digits (if p digits do, p + 1 do: the
     # nearer decimal stays inside the symmetric interval), and 9 always do for a float32. Most
     # float32 values a meter gives need 8 digits and most others 7: trying 7, then 8 or 6, settles
@@ -115,10 +112,10 @@ def _shortest_f32(value: float, target: bytes) -> str:
     return found
 
 
-def _shortest_near_the_limit(value: float, target: bytes) -> str:
-    """Within a few float32 steps of the largest one, a text of some length may round beyond it
-    (struct refuses to pack it): such a text does not read back, and the lengths are tried one by
-    one, shortest first (the rule itself)."""
+def _shortest_by_every_length(value: float, target: bytes) -> str:
+    """The rule itself: every length, shortest first. For powers of two, and within a few float32
+    steps of the largest one, where a text of some length may round beyond it (struct refuses to
+    pack it): such a text does not read back."""
     for digits in range(1, 10):
         text = format(value, _G[digits])
         try:
